@@ -1,0 +1,122 @@
+"""Per-test fixture values for tests that are set up at the same time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from . import _pytest_compat as compat
+from ._pytest_compat import FixtureDef
+
+_Defs = Sequence[FixtureDef[Any]]
+
+
+class SharedClones:
+    """Copies of wider-scoped fixtures, one per parameter set, for one group run.
+
+    pytest keeps one cached value per ``FixtureDef`` and relies on running
+    tests one parameter at a time. Members of one group that use different
+    parameters of a module- or session-scoped fixture run at the same time,
+    so each parameter set gets its own copy -- still one instance per scope
+    and parameter, as pytest defines.
+    """
+
+    def __init__(self) -> None:
+        self._clones: dict[tuple[FixtureDef[Any], tuple[tuple[str, int], ...]], FixtureDef[Any]] = {}
+
+    def get(self, fixturedef: FixtureDef[Any], key: tuple[tuple[str, int], ...]) -> FixtureDef[Any]:
+        clone = self._clones.get((fixturedef, key))
+        if clone is None:
+            clone = self._clones[(fixturedef, key)] = compat.clone_fixturedef(fixturedef)
+        return clone
+
+
+class MemberFixtureDefs(dict[str, _Defs]):
+    """One test's fixture lookup table, with its own function-scoped ``FixtureDef``s.
+
+    Fixtures requested dynamically (``request.getfixturevalue``) are looked up
+    and isolated the same way on first use.
+    """
+
+    def __init__(self, item: pytest.Function, shared: SharedClones) -> None:
+        super().__init__()
+        self._item = item
+        self._shared = shared
+        self._base = compat.item_fixturedefs(item)
+        callspec = getattr(item, "callspec", None)
+        self._indices: dict[str, int] = dict(callspec.indices) if callspec is not None else {}
+        for name, defs in self._base.items():
+            self[name] = self._isolate(defs)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        if name not in self:
+            defs = compat.fixture_manager(self._item.session).getfixturedefs(name, self._item)
+            if defs is None:
+                return default
+            self[name] = self._isolate(defs)
+        return self[name]
+
+    def _isolate(self, defs: _Defs) -> _Defs:
+        return tuple(self._isolate_one(fixturedef) for fixturedef in defs)
+
+    def _isolate_one(self, fixturedef: FixtureDef[Any]) -> FixtureDef[Any]:
+        if fixturedef.scope == "function":
+            return compat.clone_fixturedef(fixturedef)
+        if not self._indices:
+            return fixturedef
+        key = self._param_key(fixturedef)
+        return self._shared.get(fixturedef, key) if key else fixturedef
+
+    def _param_key(self, fixturedef: FixtureDef[Any]) -> tuple[tuple[str, int], ...]:
+        """The parameters, among this fixture and what it depends on, that this test uses."""
+        seen: set[str] = set()
+        todo = [fixturedef.argname, *fixturedef.argnames]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for dependency in self._base.get(name, ()):
+                todo.extend(dependency.argnames)
+        return tuple(sorted((name, self._indices[name]) for name in seen if name in self._indices))
+
+
+class AwaitFixture(BaseException):
+    """Raised out of pytest's synchronous fixture code when an async step must run first.
+
+    A ``BaseException`` so that no ``except Exception`` on the way catches it.
+    """
+
+    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self.run = run
+
+
+def isolate(item: pytest.Function, shared: SharedClones) -> None:
+    """Give ``item`` its own function-scoped fixture instances."""
+    compat.set_request_fixturedefs(item, MemberFixtureDefs(item, shared))
+
+
+async def fill_fixtures(item: pytest.Function) -> None:
+    """Set up ``item``'s fixtures in pytest's order, awaiting async steps on the way.
+
+    Each fixture is computed by pytest's own machinery. When that machinery
+    reaches a step that needs awaiting, it raises ``AwaitFixture``; the step
+    is awaited here, in the test's own task, and the lookup is repeated --
+    everything computed so far is cached, so it continues where it stopped.
+    """
+    __tracebackhide__ = True
+    request = compat.top_request(item)
+    funcargs = item.funcargs
+    for argname in item.fixturenames:
+        if argname in funcargs:
+            continue
+        while True:
+            try:
+                funcargs[argname] = request.getfixturevalue(argname)
+            except AwaitFixture as step:
+                await step.run()
+            else:
+                break

@@ -1,0 +1,107 @@
+"""Command-line options and ini keys, read once into a ``Settings`` value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ._spec import MarkError, parse_timeout
+
+DEFAULT_TEARDOWN_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The plugin's configuration for one pytest session."""
+
+    #: Most tests of one group running at once; ``None`` for no bound.
+    limit: int | None
+    #: Deadline for tests whose mark gives no ``timeout=``; ``None`` for none.
+    default_timeout: float | None
+    #: Grace period for one test's teardown, in seconds.
+    teardown_timeout: float
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the command-line options and ini keys."""
+    group = parser.getgroup("trio-groups", "run async tests concurrently in trio nurseries")
+    group.addoption(
+        "--trio-group-limit",
+        dest="trio_group_limit",
+        metavar="N",
+        default=None,
+        help="Run at most N tests of one trio_group at once (default: no limit).",
+    )
+    group.addoption(
+        "--trio-group-timeout",
+        dest="trio_group_timeout",
+        metavar="SECONDS",
+        default=None,
+        help="Default per-test deadline for trio_group tests whose mark gives no timeout=.",
+    )
+    group.addoption(
+        "--trio-group-teardown-timeout",
+        dest="trio_group_teardown_timeout",
+        metavar="SECONDS",
+        default=None,
+        help=(
+            "Grace period for one trio_group test's teardown "
+            f"(default: {DEFAULT_TEARDOWN_TIMEOUT:g})."
+        ),
+    )
+    parser.addini("trio_group_limit", "Default for --trio-group-limit.", default=None)
+    parser.addini("trio_group_timeout", "Default for --trio-group-timeout.", default=None)
+    parser.addini(
+        "trio_group_teardown_timeout", "Default for --trio-group-teardown-timeout.", default=None
+    )
+
+
+def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:
+    """The value of ``name`` from the command line, else the ini file, and where it came from."""
+    value = config.getoption(name)
+    if value is not None:
+        return "--" + name.replace("_", "-"), str(value)
+    ini = config.getini(name)
+    if ini in (None, ""):
+        return name, None
+    return name, str(ini)
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Parse and validate the options; raise ``pytest.UsageError`` naming a bad value."""
+    where, raw = _raw(config, "trio_group_limit")
+    limit: int | None = None
+    if raw is not None:
+        try:
+            limit = int(raw.strip())
+        except ValueError:
+            limit = 0
+        if limit < 1:
+            raise pytest.UsageError(f"{where} must be a positive integer, got {raw!r}")
+
+    default_timeout = _seconds(config, "trio_group_timeout")
+    teardown_timeout = _seconds(config, "trio_group_teardown_timeout")
+    return Settings(
+        limit=limit,
+        default_timeout=default_timeout,
+        teardown_timeout=(
+            DEFAULT_TEARDOWN_TIMEOUT if teardown_timeout is None else teardown_timeout
+        ),
+    )
+
+
+def _seconds(config: pytest.Config, name: str) -> float | None:
+    where, raw = _raw(config, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise pytest.UsageError(
+            f"{where} must be a positive number of seconds, got {raw!r}"
+        ) from None
+    try:
+        return parse_timeout(value, where)
+    except MarkError as exc:
+        raise pytest.UsageError(f"{where} must be a positive number of seconds, got {raw!r}") from exc

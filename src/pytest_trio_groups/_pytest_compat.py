@@ -1,0 +1,157 @@
+"""Every use of a private pytest attribute, in one place.
+
+Each accessor names the pytest versions it was checked against. The test
+suite runs on the oldest and newest supported pytest (8.4.x and 9.2.x), and
+``tests/test_pytest_compat.py`` pins each behaviour relied on here.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import pytest
+from _pytest.fixtures import FixtureDef
+from _pytest.runner import CallInfo, check_interactive_exception
+
+if TYPE_CHECKING:
+    from _pytest.runner import SetupState
+
+__all__ = [
+    "FixtureDef",
+    "check_interactive_exception",
+    "clone_fixturedef",
+    "conftests_not_for",
+    "fixture_manager",
+    "item_fixturedefs",
+    "make_call_info",
+    "make_skip",
+    "request_fixturedefs",
+    "set_request_fixturedefs",
+    "setup_state",
+    "set_setup_state",
+    "test_argnames",
+]
+
+Phase = Literal["setup", "call", "teardown"]
+
+
+def make_call_info(
+    excinfo: pytest.ExceptionInfo[BaseException] | None,
+    start: float,
+    stop: float,
+    duration: float,
+    when: Phase,
+) -> CallInfo[None]:
+    """Build the ``CallInfo`` that ``pytest_runtest_makereport`` expects.
+
+    The constructor is guarded by ``_ispytest`` (pytest 8.4, 9.2); the public
+    ``CallInfo.from_call`` would time the replay, not the real phase.
+    """
+    return CallInfo(None, excinfo, start, stop, duration, when, _ispytest=True)
+
+
+def make_skip(reason: str) -> BaseException:
+    """A ``pytest.skip`` exception reported at the test's own location.
+
+    ``_use_item_location`` (pytest 8.4, 9.2) keeps the skip summary pointing
+    at the test, not at this plugin.
+    """
+    return pytest.skip.Exception(reason, _use_item_location=True)
+
+
+def setup_state(session: pytest.Session) -> SetupState:
+    """The session's ``SetupState`` (``session._setupstate``, pytest 8.4, 9.2)."""
+    return session._setupstate
+
+
+def set_setup_state(session: pytest.Session, state: object) -> None:
+    """Swap the session's ``SetupState`` while a group runs (pytest 8.4, 9.2).
+
+    pytest's ``Node.addfinalizer``, ``SubRequest.node`` checks and (9.1+)
+    ``FixtureRequest.getfixturevalue`` all go through ``session._setupstate``;
+    a group needs many items active at once, which one stack cannot hold.
+    """
+    session._setupstate = state  # type: ignore[assignment]
+
+
+def fixture_manager(session: pytest.Session) -> Any:
+    """``session._fixturemanager`` (pytest 8.4, 9.2)."""
+    return session._fixturemanager
+
+
+def item_fixturedefs(item: pytest.Function) -> Mapping[str, Sequence[FixtureDef[Any]]]:
+    """The fixture plan computed at collection (``_fixtureinfo.name2fixturedefs``).
+
+    Shared between the parametrized copies of one test function (pytest 9.2),
+    so it is read here and never written.
+    """
+    return item._fixtureinfo.name2fixturedefs
+
+
+def test_argnames(item: pytest.Function) -> tuple[str, ...]:
+    """The names the test function itself takes (``_fixtureinfo.argnames``)."""
+    return item._fixtureinfo.argnames
+
+
+def request_fixturedefs(item: pytest.Function) -> Mapping[str, Sequence[FixtureDef[Any]]]:
+    """The fixture lookup table of the item's top request (pytest 8.4, 9.2)."""
+    return cast("Mapping[str, Sequence[FixtureDef[Any]]]", item._request._arg2fixturedefs)
+
+
+def set_request_fixturedefs(
+    item: pytest.Function, table: Mapping[str, Sequence[FixtureDef[Any]]]
+) -> None:
+    """Give the item's top request its own fixture lookup table.
+
+    Every ``SubRequest`` made under the item copies ``_arg2fixturedefs`` from
+    its parent (pytest 8.4, 9.2), so this one table decides which
+    ``FixtureDef`` -- and so which cached value -- every fixture of the item
+    uses.
+    """
+    item._request._arg2fixturedefs = table  # type: ignore[misc]
+
+
+def clone_fixturedef(fixturedef: FixtureDef[Any]) -> FixtureDef[Any]:
+    """A copy of ``fixturedef`` with its own cache and finalizer list.
+
+    ``FixtureDef`` keeps one ``cached_result`` and one ``_finalizers`` list
+    (pytest 8.4, 9.2); concurrent tests each need their own.
+    """
+    clone = copy.copy(fixturedef)
+    clone.cached_result = None
+    clone.__dict__["_finalizers"] = []
+    return clone
+
+
+def conftests_not_for(item: pytest.Item) -> set[types.ModuleType]:
+    """The conftest plugins that do not apply to ``item``'s path.
+
+    Mirrors ``Session.gethookproxy`` (pytest 8.4, 9.2) so that a hook called
+    on a subset of plugins still honours directory-local conftest hooks.
+    """
+    pm = item.config.pluginmanager
+    mine = pm._getconftestmodules(item.path)
+    return set(pm._conftest_plugins.difference(mine))
+
+
+def node_chain(item: pytest.Item) -> list[Any]:
+    """``item.listchain()``: the session down to the item (public, typed loosely)."""
+    return cast("list[Any]", item.listchain())
+
+
+FinalizerList = list[Callable[[], object]]
+
+
+def test_outcome_types() -> tuple[type[BaseException], ...]:
+    """What pytest's ``SetupState`` catches from setups and finalizers (``TEST_OUTCOME``)."""
+    from _pytest.outcomes import OutcomeException
+
+    return (OutcomeException, Exception)
+
+
+def top_request(item: pytest.Function) -> Any:
+    """The ``request`` object of a test function (``item._request``, pytest 8.4, 9.2)."""
+    return item._request

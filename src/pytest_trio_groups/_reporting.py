@@ -1,0 +1,59 @@
+"""Replay captured phase outcomes into ordinary pytest reports."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import outcome
+import pytest
+
+from . import _pytest_compat as compat
+from ._pytest_compat import Phase
+
+
+@dataclass
+class PhaseClock:
+    """Wall-clock start of one phase, in pytest's two clocks."""
+
+    when: Phase
+    start: float = field(default_factory=time.time)
+    start_perf: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class TestOutcome:
+    """What one group member produced: a report per phase, in order."""
+
+    item: pytest.Function
+    reports: list[tuple[pytest.TestReport, object]] = field(default_factory=list)
+
+    def record(self, clock: PhaseClock, result: outcome.Outcome[object]) -> pytest.TestReport:
+        """Turn one phase's outcome into its report (``pytest_runtest_makereport``).
+
+        The report is made right away -- other plugins' makereport hooks
+        (xfail handling, ``tmp_path`` retention) expect it before the next
+        phase -- and logged later by ``publish``.
+        """
+        __tracebackhide__ = True
+        duration = time.perf_counter() - clock.start_perf
+        excinfo = None
+        if isinstance(result, outcome.Error):
+            excinfo = pytest.ExceptionInfo.from_exception(result.error)
+        call = compat.make_call_info(excinfo, clock.start, time.time(), duration, clock.when)
+        report: pytest.TestReport = self.item.ihook.pytest_runtest_makereport(
+            item=self.item, call=call
+        )
+        self.reports.append((report, call))
+        return report
+
+    def publish(self) -> None:
+        """Log the test's reports through pytest's hooks, as its own runner would."""
+        item = self.item
+        ihook = item.ihook
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        for report, call in self.reports:
+            ihook.pytest_runtest_logreport(report=report)
+            if compat.check_interactive_exception(call, report):  # type: ignore[arg-type]
+                ihook.pytest_exception_interact(node=item, call=call, report=report)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

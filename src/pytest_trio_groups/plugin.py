@@ -1,0 +1,68 @@
+"""The pytest hooks: options, the marker, and handing group members to the runner."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import _pytest_compat as compat
+from ._grouping import MARK_ERROR_KEY, GroupIndex, order_items, read_marks
+from ._options import Settings, add_options, read_settings
+from ._runner import GroupRun, PhaseHooks
+from ._spec import MARK_NAME
+
+_SETTINGS_KEY = pytest.StashKey[Settings]()
+_INDEX_KEY = pytest.StashKey[GroupIndex]()
+_HOOKS_KEY = pytest.StashKey[PhaseHooks]()
+
+MARKER_HELP = (
+    f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
+    "the other tests of the same group name, as sibling tasks in one trio nursery, "
+    "each under its own deadline of `timeout` seconds."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[_SETTINGS_KEY] = read_settings(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    read_marks(items, config.stash[_SETTINGS_KEY].default_timeout)
+    order_items(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    error = item.stash.get(MARK_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    session = item.session
+    index = session.stash.get(_INDEX_KEY, None)
+    if index is None:
+        index = session.stash[_INDEX_KEY] = GroupIndex(session.items)
+    group = index.group_of(item)
+    if group is None:
+        return None
+    if group.done:
+        # Another plugin may have moved members apart after we ordered them:
+        # leave pytest's stack as the next item expects it.
+        compat.setup_state(session).teardown_exact(nextitem)
+        return True
+    group.done = True
+    hooks = session.stash.get(_HOOKS_KEY, None)
+    if hooks is None:
+        hooks = session.stash[_HOOKS_KEY] = PhaseHooks(session.config)
+    settings = session.config.stash[_SETTINGS_KEY]
+    GroupRun(session, group, index.next_after(group), settings, hooks).execute()
+    return True
