@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import pytest
 
 from . import _pytest_compat as compat
@@ -28,6 +31,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[_SETTINGS_KEY] = read_settings(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: Any
+) -> pytest.Function | None:
+    # pytest (9.x) refuses generator tests with a collection error, which
+    # stops the whole session; a marked one becomes an error of its own.
+    if not inspect.isgeneratorfunction(obj) or not collector.funcnamefilter(name):
+        return None
+    marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers(MARK_NAME)]
+    if not any(mark.name == MARK_NAME for mark in marks):
+        return None
+    return pytest.Function.from_parent(collector, name=name)
 
 
 @pytest.hookimpl(trylast=True)
