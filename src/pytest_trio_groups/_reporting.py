@@ -39,7 +39,7 @@ class TestOutcome:
         duration = time.perf_counter() - clock.start_perf
         excinfo = None
         if isinstance(result, outcome.Error):
-            excinfo = pytest.ExceptionInfo.from_exception(result.error)
+            excinfo = pytest.ExceptionInfo.from_exception(_with_traceback(result.error))
         call = compat.make_call_info(excinfo, clock.start, time.time(), duration, clock.when)
         report: pytest.TestReport = self.item.ihook.pytest_runtest_makereport(
             item=self.item, call=call
@@ -57,3 +57,17 @@ class TestOutcome:
             if compat.check_interactive_exception(call, report):  # type: ignore[arg-type]
                 ihook.pytest_exception_interact(node=item, call=call, report=report)
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _with_traceback(error: BaseException) -> BaseException:
+    """``error``, raised once if needed so that it carries a traceback.
+
+    Errors made by this plugin (a cancellation skip, a timeout with no user
+    frame left) have none, and pytest's ``ExceptionInfo`` requires one.
+    """
+    if error.__traceback__ is not None:
+        return error
+    try:
+        raise error
+    except BaseException:
+        return error

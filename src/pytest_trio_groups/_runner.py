@@ -134,17 +134,26 @@ class GroupRun:
         if self.settings.limit is not None:
             self._limiter = trio.CapacityLimiter(self.settings.limit)
         compat.set_setup_state(self.session, self.state)
+        started: set[pytest.Function] = set()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                # One at a time, so members start in pytest's order and a
+                # limited group does not hold a waiting task per member.
                 for item in self.group.members:
-                    nursery.start_soon(self._run_member, item, name=item.nodeid)
+                    if self.stop_reason is not None:
+                        break
+                    await nursery.start(self._run_member, item, name=item.nodeid)
+                    started.add(item)
         except BaseException as exc:
             interrupt = next((e for e in _walk(exc) if isinstance(e, KeyboardInterrupt)), None)
             if interrupt is None:
                 raise
             self.interrupt = self.interrupt or interrupt
         finally:
+            for item in self.group.members:
+                if item not in started:
+                    self.state.release(item)
             with trio.CancelScope(shield=True):
                 errors = await self.state.close()
             self.state.restore()
@@ -167,21 +176,18 @@ class GroupRun:
         reason = self.stop_reason or "the run was interrupted (KeyboardInterrupt)"
         return f"cancelled: {reason}"
 
-    async def _run_member(self, item: pytest.Function) -> None:
+    async def _run_member(
+        self,
+        item: pytest.Function,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         limiter: AbstractAsyncContextManager[object] = (
             self._limiter if self._limiter is not None else nullcontext()
         )
-        started = False
-        try:
-            async with limiter:
-                if self.stop_reason is not None:
-                    return
-                started = True
-                member = MemberRun(self, item)
-                await member.run()
-        finally:
-            if not started:
-                self.state.release(item)
+        async with limiter:
+            task_status.started()
+            member = MemberRun(self, item)
+            await member.run()
         if member.dropped:
             return
         member.result.publish()
