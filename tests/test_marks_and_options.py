@@ -174,7 +174,9 @@ def test_mark_without_name_runs_alone_with_its_deadline(pytester: pytest.Pyteste
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["E * Failed: Timeout: test exceeded 0.2s (trio_group of test_alone)"])
+    result.stdout.fnmatch_lines(
+        ["E * Failed: Timeout: test exceeded 0.2s (trio_group of test_alone)"]
+    )
 
 
 def test_default_timeout_from_ini_and_option(pytester: pytest.Pytester) -> None:

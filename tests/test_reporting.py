@@ -56,27 +56,25 @@ async def test_xfail_inside():
 def test_mixed_outcomes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(MIXED)
     result = pytester.runpytest("-rA")
-    result.assert_outcomes(
-        passed=2, failed=1, errors=2, skipped=2, xfailed=2, xpassed=1
-    )
+    result.assert_outcomes(passed=2, failed=1, errors=2, skipped=2, xfailed=2, xpassed=1)
     result.stdout.fnmatch_lines(
         [
             "*_ test_fail _*",
-            "*assert 1 + 1 == 3, \"arithmetic in test_fail\"",
+            '*assert 1 + 1 == 3, "arithmetic in test_fail"',
             "E * AssertionError: arithmetic in test_fail",
         ]
     )
     result.stdout.fnmatch_lines(
         [
             "*_ ERROR at setup of test_error_in_setup _*",
-            "*raise RuntimeError(\"setup exploded\")",
+            '*raise RuntimeError("setup exploded")',
             "E * RuntimeError: setup exploded",
         ]
     )
     result.stdout.fnmatch_lines(
         [
             "*_ ERROR at teardown of test_error_in_teardown _*",
-            "*raise RuntimeError(\"teardown exploded\")",
+            '*raise RuntimeError("teardown exploded")',
             "E * RuntimeError: teardown exploded",
         ]
     )

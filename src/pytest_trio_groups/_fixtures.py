@@ -24,7 +24,9 @@ class SharedClones:
     """
 
     def __init__(self) -> None:
-        self._clones: dict[tuple[FixtureDef[Any], tuple[tuple[str, int], ...]], FixtureDef[Any]] = {}
+        self._clones: dict[
+            tuple[FixtureDef[Any], tuple[tuple[str, int], ...]], FixtureDef[Any]
+        ] = {}
 
     def get(self, fixturedef: FixtureDef[Any], key: tuple[tuple[str, int], ...]) -> FixtureDef[Any]:
         clone = self._clones.get((fixturedef, key))
@@ -50,7 +52,7 @@ class MemberFixtureDefs(dict[str, _Defs]):
         for name, defs in self._base.items():
             self[name] = self._isolate(defs)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         if name not in self:
             defs = compat.fixture_manager(self._item.session).getfixturedefs(name, self._item)
             if defs is None:

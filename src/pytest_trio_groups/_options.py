@@ -104,4 +104,6 @@ def _seconds(config: pytest.Config, name: str) -> float | None:
     try:
         return parse_timeout(value, where)
     except MarkError as exc:
-        raise pytest.UsageError(f"{where} must be a positive number of seconds, got {raw!r}") from exc
+        raise pytest.UsageError(
+            f"{where} must be a positive number of seconds, got {raw!r}"
+        ) from exc

@@ -30,8 +30,8 @@ __all__ = [
     "make_skip",
     "request_fixturedefs",
     "set_request_fixturedefs",
-    "setup_state",
     "set_setup_state",
+    "setup_state",
     "test_argnames",
 ]
 
@@ -98,7 +98,7 @@ def test_argnames(item: pytest.Function) -> tuple[str, ...]:
 
 def request_fixturedefs(item: pytest.Function) -> Mapping[str, Sequence[FixtureDef[Any]]]:
     """The fixture lookup table of the item's top request (pytest 8.4, 9.2)."""
-    return cast("Mapping[str, Sequence[FixtureDef[Any]]]", item._request._arg2fixturedefs)
+    return item._request._arg2fixturedefs
 
 
 def set_request_fixturedefs(

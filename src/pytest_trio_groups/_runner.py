@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -56,7 +57,11 @@ class PhaseHooks:
         if callers is None:
             callers = self._by_conftests[removed] = tuple(  # type: ignore[assignment]
                 self._pm.subset_hook_caller(name, remove_plugins=removed)
-                for name in ("pytest_runtest_setup", "pytest_runtest_call", "pytest_runtest_teardown")
+                for name in (
+                    "pytest_runtest_setup",
+                    "pytest_runtest_call",
+                    "pytest_runtest_teardown",
+                )
             )
         assert callers is not None
         return callers
@@ -89,7 +94,7 @@ def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
         if not tb.tb_frame.f_code.co_filename.startswith(_HIDDEN_DIRS):
             kept.append(tb)
         tb = tb.tb_next
-    for earlier, later in zip(kept, kept[1:]):
+    for earlier, later in itertools.pairwise(kept):
         earlier.tb_next = later
     if kept:
         kept[-1].tb_next = None

@@ -96,13 +96,14 @@ class GroupSetupState:
                     exc, tb = entry[1]
                     raise exc.with_traceback(tb)
                 continue
-            self.stack[node] = ([node.teardown], None)
+            finalizers: list[Finalizer] = [node.teardown]
+            self.stack[node] = (finalizers, None)
             if node is item:
                 continue
             try:
                 node.setup()
             except TEST_OUTCOME as exc:
-                self.stack[node] = (self.stack[node][0], (exc, exc.__traceback__))
+                self.stack[node] = (finalizers, (exc, exc.__traceback__))
                 raise
 
     async def teardown_item(self, item: pytest.Function) -> None:
@@ -138,7 +139,7 @@ class GroupSetupState:
         for node in self._keep_chain:
             if node not in self.stack:
                 break
-            self._outer.stack[node] = self.stack[node]
+            self._outer.stack[node] = self.stack[node]  # type: ignore[assignment]
         compat.set_setup_state(self._session, self._outer)
 
     async def _pop(self, node: Any, errors: list[BaseException]) -> None:

@@ -1,0 +1,368 @@
+"""Sync fixtures of every scope for concurrent members (P4, sync part)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_function_fixtures_are_per_test_across_20_concurrent_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        CREATED = []
+        ALL_SET_UP = trio.Event()
+        N = 20
+
+        @pytest.fixture
+        def box(request):
+            value = {"owner": request.node.name}
+            CREATED.append(value)
+            yield value
+            assert value["owner"] == request.node.name
+
+        @pytest.mark.trio_group("g", timeout=5)
+        @pytest.mark.parametrize("n", range(N))
+        async def test_member(n, box, tmp_path, request):
+            # Every member holds its values while all others hold theirs.
+            if len(CREATED) == N:
+                ALL_SET_UP.set()
+            await ALL_SET_UP.wait()
+            assert box["owner"] == request.node.name
+            (tmp_path / "mine").write_text(request.node.name)
+            await trio.sleep(0)
+            assert (tmp_path / "mine").read_text() == request.node.name
+
+        def test_distinct():
+            assert len({id(box) for box in CREATED}) == N
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=21)
+
+
+def test_tmp_path_differs_per_member(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        PATHS = []
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("n", range(5))
+        async def test_member(n, tmp_path):
+            PATHS.append(tmp_path)
+            await trio.sleep(0.01)
+
+        def test_distinct():
+            assert len(set(PATHS)) == 5
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=6)
+
+
+def test_teardown_is_lifo_per_test_and_happens_when_that_test_ends(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        LOG = []
+        FAST_TORN_DOWN = trio.Event()
+
+        @pytest.fixture
+        def outer(request):
+            LOG.append(("outer up", request.node.name))
+            yield
+            LOG.append(("outer down", request.node.name))
+            if request.node.name == "test_fast":
+                FAST_TORN_DOWN.set()
+
+        @pytest.fixture
+        def inner(outer, request):
+            LOG.append(("inner up", request.node.name))
+            yield
+            LOG.append(("inner down", request.node.name))
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_fast(inner):
+            pass
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_slow(inner):
+            # Ends only after test_fast's fixtures were torn down.
+            await FAST_TORN_DOWN.wait()
+
+        def test_order():
+            fast = [event for event, name in LOG if name == "test_fast"]
+            slow = [event for event, name in LOG if name == "test_slow"]
+            expected = ["outer up", "inner up", "inner down", "outer down"]
+            assert fast == expected
+            assert slow == expected
+            # test_slow was still set up when test_fast was torn down.
+            assert LOG.index(("outer down", "test_fast")) < LOG.index(("inner down", "test_slow"))
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_module_fixture_created_once_and_shared_with_ungrouped_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        CREATED = []
+        FINISHED = []
+
+        @pytest.fixture(scope="module")
+        def service():
+            CREATED.append(1)
+            yield object()
+            FINISHED.append(1)
+
+        @pytest.fixture(scope="session")
+        def config():
+            CREATED.append("session")
+            return {}
+
+        def test_before(service):
+            assert CREATED == [1]
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("n", range(5))
+        async def test_member(n, service, config):
+            await trio.sleep(0)
+
+        def test_after(service, config):
+            assert CREATED == [1, "session"]
+            assert FINISHED == []
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=7)
+
+
+def test_module_fixture_torn_down_after_last_member_of_other_module(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        LOG = []
+
+        @pytest.fixture(scope="module")
+        def per_module(request):
+            LOG.append(("up", request.module.__name__))
+            yield
+            LOG.append(("down", request.module.__name__))
+        """
+    )
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.trio_group("g")
+        async def test_a(per_module):
+            pass
+        """,
+        test_b="""
+        import pytest
+
+        @pytest.mark.trio_group("g")
+        async def test_b(per_module):
+            pass
+        """,
+        test_c="""
+        from conftest import LOG
+
+        def test_log():
+            assert sorted(LOG) == [
+                ("down", "test_a"), ("down", "test_b"), ("up", "test_a"), ("up", "test_b")
+            ]
+        """,
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_parametrized_module_fixture_one_instance_per_param(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        CREATED = []
+        LIVE = set()
+
+        @pytest.fixture(scope="module", params=["red", "blue"])
+        def colour(request):
+            CREATED.append(request.param)
+            LIVE.add(request.param)
+            yield request.param
+            LIVE.discard(request.param)
+
+        @pytest.fixture(scope="module")
+        def palette(colour):
+            return [colour]
+
+        @pytest.mark.trio_group("g", timeout=5)
+        @pytest.mark.parametrize("n", range(3))
+        async def test_member(n, colour, palette):
+            await trio.sleep(0.01)
+            # Both params are alive at once; each test sees its own.
+            assert palette == [colour]
+            assert colour in LIVE
+
+        def test_counts():
+            assert sorted(CREATED) == ["blue", "red"]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=7)
+
+
+def test_request_param_indirect_and_getfixturevalue(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture(params=[1, 2])
+        def number(request):
+            return request.param
+
+        @pytest.fixture
+        def doubled(request):
+            return request.param * 2
+
+        @pytest.fixture
+        def dynamic(request):
+            return request.node.name
+
+        @pytest.mark.trio_group("g")
+        async def test_param(number):
+            await trio.sleep(0)
+            assert number in (1, 2)
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("doubled", [5, 6], indirect=True)
+        async def test_indirect(doubled):
+            assert doubled in (10, 12)
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_dynamic(n, request):
+            await trio.sleep(0)
+            assert request.getfixturevalue("dynamic") == request.node.name
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=7)
+
+
+def test_usefixtures_autouse_and_monkeypatch(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os, pytest, trio
+
+        SEEN = []
+
+        @pytest.fixture(autouse=True)
+        def auto(request):
+            SEEN.append(("auto", request.node.name))
+
+        @pytest.fixture
+        def marker(request):
+            SEEN.append(("marker", request.node.name))
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.usefixtures("marker")
+        async def test_uses(monkeypatch):
+            monkeypatch.setenv("TRIO_GROUPS_X", "1")
+            await trio.sleep(0)
+            assert os.environ["TRIO_GROUPS_X"] == "1"
+
+        @pytest.mark.trio_group("g")
+        async def test_other():
+            await trio.sleep(0.05)
+
+        def test_check():
+            assert "TRIO_GROUPS_X" not in os.environ
+            assert sorted(SEEN) == [
+                ("auto", "test_check"), ("auto", "test_other"),
+                ("auto", "test_uses"), ("marker", "test_uses"),
+            ]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_fixture_error_is_an_error_for_that_test_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture
+        def broken(request):
+            raise LookupError(f"no backend for {request.node.name}")
+
+        @pytest.mark.trio_group("g")
+        async def test_uses_broken(broken):
+            pass
+
+        @pytest.mark.trio_group("g")
+        async def test_fine():
+            await trio.sleep(0.01)
+
+        @pytest.mark.trio_group("g")
+        async def test_missing(not_a_fixture):
+            pass
+        """
+    )
+    result = pytester.runpytest("-rE")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        ["*ERROR at setup of test_uses_broken*", "E * LookupError: no backend for test_uses_broken"]
+    )
+    result.stdout.fnmatch_lines(
+        ["*ERROR at setup of test_missing*", "*fixture 'not_a_fixture' not found"]
+    )
+
+
+def test_class_fixture_and_xunit_setup(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        LOG = []
+
+        def setup_module():
+            LOG.append("setup_module")
+
+        def teardown_module():
+            LOG.append("teardown_module")
+
+        @pytest.mark.trio_group("g")
+        class TestThing:
+            @classmethod
+            def setup_class(cls):
+                LOG.append("setup_class")
+
+            @classmethod
+            def teardown_class(cls):
+                LOG.append("teardown_class")
+
+            def setup_method(self, method):
+                self.name = method.__name__
+
+            async def test_one(self):
+                await trio.sleep(0.01)
+                assert self.name == "test_one"
+
+            async def test_two(self):
+                assert self.name == "test_two"
+
+        def test_after():
+            assert LOG == ["setup_module", "setup_class", "teardown_class"]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
