@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from fake_service import OrderService
 
 
