@@ -8,6 +8,7 @@ suite runs on the oldest and newest supported pytest (8.4.x and 9.2.x), and
 from __future__ import annotations
 
 import copy
+import functools
 import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -18,6 +19,8 @@ from _pytest.runner import CallInfo, check_interactive_exception
 
 if TYPE_CHECKING:
     from _pytest.runner import SetupState
+
+PYTEST_9 = int(pytest.__version__.split(".")[0]) >= 9
 
 __all__ = [
     "FixtureDef",
@@ -155,3 +158,57 @@ def test_outcome_types() -> tuple[type[BaseException], ...]:
 def top_request(item: pytest.Function) -> Any:
     """The ``request`` object of a test function (``item._request``, pytest 8.4, 9.2)."""
     return item._request
+
+
+def resolve_fixture_function(fixturedef: FixtureDef[Any], request: Any) -> Callable[..., Any]:
+    """The fixture function, bound to the test's instance for class fixtures.
+
+    ``_pytest.fixtures.resolve_fixture_function`` (pytest 8.4, 9.2).
+    """
+    from _pytest.fixtures import resolve_fixture_function as resolve
+
+    return resolve(fixturedef, request)
+
+
+def finish_target(finalizer: Callable[[], object]) -> tuple[FixtureDef[Any], Any] | None:
+    """The ``(fixturedef, request)`` if ``finalizer`` is ``partial(fixturedef.finish, request=...)``.
+
+    ``FixtureDef.execute`` registers exactly that on the requesting node and
+    on the fixtures it depends on (pytest 8.4, 9.2).
+    """
+    if isinstance(finalizer, functools.partial):
+        bound: Any = finalizer.func
+        if getattr(bound, "__func__", None) is FixtureDef.finish and not finalizer.args:
+            return bound.__self__, finalizer.keywords["request"]
+    return None
+
+
+def finish_is_noop(fixturedef: FixtureDef[Any]) -> bool:
+    """Whether ``FixtureDef.finish`` would return at once.
+
+    pytest 9 returns early when there is no cached value; pytest 8.4 still
+    runs the (empty) finalizers and the post-finalizer hook.
+    """
+    return PYTEST_9 and fixturedef.cached_result is None
+
+
+def finish_calls_post_finalizer() -> bool:
+    """pytest 8.4 calls ``pytest_fixture_post_finalizer`` from ``finish``;
+    pytest 9 registers it as the fixture's first finalizer instead."""
+    return not PYTEST_9
+
+
+def finish_done(fixturedef: FixtureDef[Any]) -> None:
+    """What ``FixtureDef.finish`` does after its finalizers ran (pytest 8.4, 9.2)."""
+    fixturedef.cached_result = None
+    fixturedef._finalizers.clear()
+
+
+def pyfuncitem(request: Any) -> pytest.Item:
+    """The test item a fixture request is for (``request._pyfuncitem``, pytest 8.4, 9.2)."""
+    return request._pyfuncitem  # type: ignore[no-any-return]
+
+
+def fixture_finalizers(fixturedef: FixtureDef[Any]) -> list[Callable[[], object]]:
+    """``fixturedef._finalizers`` (pytest 8.4, 9.2)."""
+    return fixturedef._finalizers

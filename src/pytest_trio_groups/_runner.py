@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import math
 import os
@@ -17,6 +18,7 @@ import pytest
 import trio
 
 from . import _pytest_compat as compat
+from ._async_fixtures import CURRENT_MEMBER, AsyncFixtures, is_cancellation
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
 from ._options import Settings
@@ -67,15 +69,6 @@ class PhaseHooks:
         return callers
 
 
-def is_cancellation(exc: BaseException) -> bool:
-    """Whether ``exc`` is a ``trio.Cancelled``, or a group holding only those."""
-    if isinstance(exc, trio.Cancelled):
-        return True
-    if isinstance(exc, BaseExceptionGroup):
-        return all(is_cancellation(inner) for inner in exc.exceptions)
-    return False
-
-
 def _walk(exc: BaseException) -> Iterator[BaseException]:
     yield exc
     if isinstance(exc, BaseExceptionGroup):
@@ -118,12 +111,17 @@ class GroupRun:
         self.nextitem = nextitem
         self.settings = settings
         self.hooks = hooks
-        self.state = GroupSetupState(session, group.members, nextitem, settings.teardown_timeout)
+        self.state = GroupSetupState(session, group.members, nextitem)
         self.shared = SharedClones()
         self.stop_reason: str | None = None
         self.interrupt: BaseException | None = None
-        self._limiter: trio.CapacityLimiter | None = None
-        self._nursery: trio.Nursery | None = None
+        self.async_fixtures: AsyncFixtures | None = None
+        self._limiter = trio.CapacityLimiter(settings.limit) if settings.limit else None
+        self._members_nursery: trio.Nursery | None = None
+        self._running: set[MemberRun] = set()
+        self._active = 0
+        self._starting = True
+        self._all_finished = trio.Event()
         usepdb = session.config.getoption("usepdb", False)
         self.reraise: tuple[type[BaseException], ...] = (
             (pytest.exit.Exception,) if usepdb else (pytest.exit.Exception, KeyboardInterrupt)
@@ -136,100 +134,165 @@ class GroupRun:
             raise self.interrupt
 
     async def _main(self) -> None:
-        if self.settings.limit is not None:
-            self._limiter = trio.CapacityLimiter(self.settings.limit)
         compat.set_setup_state(self.session, self.state)
+        try:
+            # The outer nursery holds wider-scoped async fixtures, which live
+            # until every member is done.
+            async with trio.open_nursery() as fixture_nursery:
+                self.async_fixtures = AsyncFixtures(
+                    fixture_nursery, self.state, self.settings.teardown_timeout
+                )
+                try:
+                    await self._run_members()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        errors = await self.async_fixtures.close()
+                        errors += await self.state.close()
+                    self._warn(errors)
+        finally:
+            self.state.restore()
+
+    async def _run_members(self) -> None:
         started: set[pytest.Function] = set()
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                # One at a time, so members start in pytest's order and a
-                # limited group does not hold a waiting task per member.
-                for item in self.group.members:
-                    if self.stop_reason is not None:
-                        break
-                    await nursery.start(self._run_member, item, name=item.nodeid)
-                    started.add(item)
-        except BaseException as exc:
-            interrupt = next((e for e in _walk(exc) if isinstance(e, KeyboardInterrupt)), None)
-            if interrupt is None:
-                raise
-            self.interrupt = self.interrupt or interrupt
+                self._members_nursery = nursery
+                try:
+                    # One at a time, so members start in pytest's order and a
+                    # limited group does not hold a waiting task per member.
+                    for item in self.group.members:
+                        self._active += 1
+                        await nursery.start(self._run_member, item, name=item.nodeid)
+                        started.add(item)
+                    self._starting = False
+                    if self._active:
+                        await self._all_finished.wait()
+                except BaseException as exc:
+                    # Ctrl-C reaches this task only, at a checkpoint.
+                    interrupt = next(
+                        (e for e in _walk(exc) if isinstance(e, KeyboardInterrupt)), None
+                    )
+                    if interrupt is None:
+                        raise
+                    self.interrupt = self.interrupt or interrupt
+                    self.stop("the run was interrupted (KeyboardInterrupt)")
         finally:
             for item in self.group.members:
                 if item not in started:
                     self.state.release(item)
-            with trio.CancelScope(shield=True):
-                errors = await self.state.close()
-            self.state.restore()
-            for error in errors:
-                warnings.warn(
-                    pytest.PytestWarning(
-                        f"error while tearing down after {self.group.label}: {error!r}"
-                    ),
-                    stacklevel=1,
-                )
+
+    def _warn(self, errors: list[BaseException]) -> None:
+        for error in errors:
+            warnings.warn(
+                pytest.PytestWarning(
+                    f"error while tearing down after {self.group.label}: {error!r}"
+                ),
+                stacklevel=1,
+            )
 
     def stop(self, reason: str) -> None:
         """Cancel every running member (their teardowns still run) and start no more."""
         if self.stop_reason is None:
             self.stop_reason = reason
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        if self._members_nursery is not None:
+            self._members_nursery.cancel_scope.cancel()
+        for member in self._running:
+            member.stop_scope.cancel()
 
     def cancel_reason(self) -> str:
-        reason = self.stop_reason or "the run was interrupted (KeyboardInterrupt)"
-        return f"cancelled: {reason}"
+        return f"cancelled: {self.stop_reason}"
 
     async def _run_member(
         self,
         item: pytest.Function,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        limiter: AbstractAsyncContextManager[object] = (
-            self._limiter if self._limiter is not None else nullcontext()
-        )
-        async with limiter:
-            task_status.started()
-            member = MemberRun(self, item)
-            await member.run()
-        if member.dropped:
-            return
-        member.result.publish()
-        session = self.session
-        if session.shouldfail or session.shouldstop:
-            self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
+        try:
+            limiter: AbstractAsyncContextManager[object] = (
+                self._limiter if self._limiter is not None else nullcontext()
+            )
+            async with limiter:
+                task_status.started()
+                if self.stop_reason is not None:
+                    # The group is stopping: like pytest, do not start more tests.
+                    self.state.release(item)
+                    return
+                member = MemberRun(self, item)
+                self._running.add(member)
+                try:
+                    await member.run()
+                finally:
+                    self._running.discard(member)
+                # Published before the slot is released, so that a stop it
+                # causes is seen before the next member starts.
+                if not member.dropped:
+                    member.result.publish()
+                session = self.session
+                if session.shouldfail or session.shouldstop:
+                    self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
+        finally:
+            self._active -= 1
+            if self._active == 0 and not self._starting:
+                self._all_finished.set()
 
 
 class MemberRun:
-    """One test's task: setup, call and teardown, each captured as an ``Outcome``."""
+    """One test's task: setup, call and teardown, each captured as an ``Outcome``.
+
+    The task is shielded: a group-wide stop reaches it only through
+    ``stop_scope``, so that its fixtures -- including async fixture tasks in
+    its own nursery -- are always torn down in order.
+    """
 
     def __init__(self, run: GroupRun, item: pytest.Function) -> None:
         self.run_ = run
         self.item = item
         self.timeout = item.stash[SPEC_KEY].timeout
         self.result = TestOutcome(item)
+        self.phase = "setup"
+        assert run.async_fixtures is not None
+        self.async_fixtures = run.async_fixtures
+        self.stop_scope = trio.CancelScope()
+        self.context = contextvars.Context()
         #: Set when the test raised ``pytest.exit`` or ``KeyboardInterrupt``:
         #: like pytest, the session stops and the test is not reported.
         self.dropped = False
         self._setup_hook, self._call_hook, self._teardown_hook = run.hooks.for_item(item)
+        self._crash_scope = trio.CancelScope()
+        self._crash: BaseException | None = None
+        self._crash_recorded = False
         self._cancelled_tb: types.TracebackType | None = None
 
+    def crash(self, error: BaseException) -> None:
+        """An async fixture's task failed while the test ran: cancel the test, fail it."""
+        if self._crash is None:
+            self._crash = error
+            self._crash_scope.cancel()
+
     async def run(self) -> None:
-        clock = PhaseClock("setup")
-        try:
-            with trio.move_on_after(math.inf if self.timeout is None else self.timeout) as deadline:
-                if await self._phase(clock, self._setup):
-                    clock = PhaseClock("call")
-                    await self._phase(clock, self._call)
-        except BaseException as exc:
-            if not is_cancellation(exc):
-                raise
-            self._record(clock, outcome.Error(compat.make_skip(self.run_.cancel_reason())))
-        else:
-            if deadline.cancelled_caught:
-                self._record(clock, outcome.Error(self._timeout_error()))
-        await self._teardown()
+        CURRENT_MEMBER.set(self)
+        self.context = trio.lowlevel.current_task().context
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as self.fixture_nursery:
+                clock = PhaseClock("setup")
+                deadline = trio.CancelScope(
+                    deadline=math.inf if self.timeout is None else trio.current_time() + self.timeout
+                )
+                with self.stop_scope, self._crash_scope, deadline:
+                    if await self._phase(clock, self._setup):
+                        clock = PhaseClock("call")
+                        self.phase = "call"
+                        await self._phase(clock, self._call)
+                if self.stop_scope.cancelled_caught:
+                    self._record(clock, outcome.Error(compat.make_skip(self.run_.cancel_reason())))
+                elif self._crash_scope.cancelled_caught:
+                    assert self._crash is not None
+                    self._crash_recorded = True
+                    self._record(clock, outcome.Error(self._crash))
+                elif deadline.cancelled_caught:
+                    self._record(clock, outcome.Error(self._timeout_error()))
+                self.phase = "teardown"
+                await self._teardown()
 
     async def _phase(self, clock: PhaseClock, step: Any) -> bool:
         """Run one phase; record its outcome unless it was cancelled (which propagates)."""
@@ -278,7 +341,7 @@ class MemberRun:
     async def _teardown(self) -> None:
         clock = PhaseClock("teardown")
         errors: list[BaseException] = []
-        with trio.CancelScope(shield=True) as grace:
+        with trio.CancelScope() as grace:
             grace.deadline = trio.current_time() + self.run_.settings.teardown_timeout
             try:
                 self._teardown_hook(item=self.item, nextitem=self.run_.nextitem)
@@ -288,6 +351,8 @@ class MemberRun:
                 await self.run_.state.teardown_item(self.item)
             except BaseException as exc:  # one error or a group of them, never Cancelled
                 errors.append(exc)
+        if self._crash is not None and not self._crash_recorded:
+            errors.append(self._crash)
         if len(errors) > 1:
             errors = [BaseExceptionGroup("errors during test teardown", errors)]
         self._record(clock, outcome.Error(errors[0]) if errors else outcome.Value(None))

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import trio
 
 from . import _pytest_compat as compat
 
@@ -17,17 +16,9 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 Finalizer = Callable[[], object]
-AsyncTeardown = Callable[[], Awaitable[None]]
 _Entry = tuple[list[Finalizer], "tuple[BaseException, types.TracebackType | None] | None"]
 
 TEST_OUTCOME = compat.test_outcome_types()
-
-
-def teardown_timeout_error(seconds: float) -> BaseException:
-    """The error a teardown step gets when the grace period ran out."""
-    return pytest.fail.Exception(
-        f"Timeout: teardown exceeded the {seconds:g}s grace period and was cancelled"
-    )
 
 
 class GroupSetupState:
@@ -49,7 +40,6 @@ class GroupSetupState:
         session: pytest.Session,
         members: list[pytest.Function],
         keep_for: pytest.Item | None,
-        teardown_timeout: float,
     ) -> None:
         self._session = session
         self._outer = compat.setup_state(session)
@@ -59,8 +49,7 @@ class GroupSetupState:
         self._users: Counter[Any] = Counter()
         for member in members:
             self._users.update(compat.node_chain(member)[:-1])
-        self._teardown_timeout = teardown_timeout
-        #: Async teardowns scheduled by the finalizer that is running now.
+        #: Async teardowns queued by pytest's own synchronous finalizer calls.
         self.pending_async: list[AsyncTeardown] = []
 
     # -- the interface pytest's nodes and fixtures use ----------------------
@@ -148,25 +137,72 @@ class GroupSetupState:
         while finalizers:
             finalizer = finalizers.pop()
             try:
-                finalizer()
-            except TEST_OUTCOME as exc:
+                await self.run_finalizer(finalizer)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
                 node_errors.append(exc)
-            await self._run_pending_async(node_errors)
         if len(node_errors) == 1:
             errors.extend(node_errors)
         elif node_errors:
             message = f"errors while tearing down {node!r}"
             errors.append(BaseExceptionGroup(message, node_errors[::-1]))
 
-    async def _run_pending_async(self, node_errors: list[BaseException]) -> None:
-        while self.pending_async:
-            teardown = self.pending_async.pop()
+    async def run_finalizer(self, finalizer: Finalizer) -> None:
+        """Run one finalizer, awaiting the async teardowns it stands for.
+
+        A fixture's ``finish`` is run here rather than by pytest, so that a
+        sync fixture that an async fixture depends on is torn down only
+        after that async fixture's teardown has finished (LIFO across both).
+        """
+        target = compat.finish_target(finalizer)
+        if target is not None:
+            await self.finish_fixture(*target)
+        elif isinstance(finalizer, AsyncTeardown):
+            await finalizer.run()
+        else:
+            finalizer()
+            # pytest's own (sync) FixtureDef.finish may have queued some.
+            while self.pending_async:
+                await self.pending_async.pop(0).run()
+
+    async def finish_fixture(self, fixturedef: Any, request: Any) -> None:
+        """``FixtureDef.finish``, with each finalizer run by ``run_finalizer``."""
+        if compat.finish_is_noop(fixturedef):
+            return
+        finalizers = compat.fixture_finalizers(fixturedef)
+        errors: list[BaseException] = []
+        while finalizers:
+            finalizer = finalizers.pop()
             try:
-                await teardown()
-            except trio.Cancelled:
-                node_errors.append(teardown_timeout_error(self._teardown_timeout))
-            except TEST_OUTCOME as exc:
-                node_errors.append(exc)
+                await self.run_finalizer(finalizer)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                errors.append(exc)
+        if compat.finish_calls_post_finalizer():
+            request.node.ihook.pytest_fixture_post_finalizer(fixturedef=fixturedef, request=request)
+        compat.finish_done(fixturedef)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            message = f'errors while tearing down fixture "{fixturedef.argname}" of {request.node}'
+            raise BaseExceptionGroup(message, errors[::-1])
+
+
+class AsyncTeardown:
+    """A fixture finalizer that has to be awaited: the part of an async fixture after ``yield``.
+
+    ``GroupSetupState.run_finalizer`` awaits it in order. Should pytest's own
+    synchronous code call it, it is queued and awaited right after.
+    """
+
+    def __init__(self, state: GroupSetupState, run: Callable[[], Awaitable[None]]) -> None:
+        self._state = state
+        self.run = run
+
+    def __call__(self) -> None:
+        self._state.pending_async.append(self)
 
 
 def _raise(errors: list[BaseException]) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import trio
 
 from . import _pytest_compat as compat
+from ._async_fixtures import CURRENT_MEMBER, is_async_fixture, refuse_outside_group
 from ._grouping import MARK_ERROR_KEY, GroupIndex, order_items, read_marks
 from ._options import Settings, add_options, read_settings
 from ._runner import GroupRun, PhaseHooks
@@ -83,3 +86,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     settings = session.config.stash[_SETTINGS_KEY]
     GroupRun(session, group, index.next_after(group), settings, hooks).execute()
     return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> object:
+    if not is_async_fixture(fixturedef):
+        return None
+    member = CURRENT_MEMBER.get(None)
+    if member is None:
+        refuse_outside_group(fixturedef, request)
+        return None
+    member.async_fixtures.setup(fixturedef, request, member)
+
+
+@pytest.fixture
+async def nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery that lives as long as the test; cancelled when the test ends.
+
+    A task started in it that raises fails the test.
+    """
+    async with trio.open_nursery() as nursery:
+        yield nursery
+        nursery.cancel_scope.cancel()

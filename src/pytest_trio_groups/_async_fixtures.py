@@ -1,0 +1,270 @@
+"""Async fixtures, run inside the group's ``trio.run`` in the requesting test's task."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import sys
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
+
+import pytest
+import trio
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+from . import _pytest_compat as compat
+from ._fixtures import AwaitFixture
+from ._pytest_compat import FixtureDef
+from ._setupstate import AsyncTeardown, GroupSetupState
+
+#: Seconds a fixture task gets to finish after it was cancelled for
+#: overrunning its teardown grace period.
+_CANCEL_GRACE = 1.0
+
+
+class Member(Protocol):
+    """What async fixtures need from the test that requests them."""
+
+    #: The test's contextvars context, shared with its fixture tasks.
+    context: contextvars.Context
+    #: The nursery holding the test's async-generator fixtures.
+    fixture_nursery: trio.Nursery
+    #: ``"setup"``, ``"call"`` or ``"teardown"``.
+    phase: str
+    #: The group run's async fixture runner.
+    async_fixtures: AsyncFixtures
+
+    def crash(self, error: BaseException) -> None:
+        """A fixture's background task failed while the test was running."""
+
+
+#: The group member whose task is running; set in each member's own task.
+CURRENT_MEMBER: contextvars.ContextVar[Member] = contextvars.ContextVar("trio_group_member")
+
+
+class FixtureProtocolError(Exception):
+    """An async fixture broke the rules of fixtures or of trio."""
+
+
+def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
+    func = fixturedef.func
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+def teardown_timeout_error(argname: str, seconds: float) -> BaseException:
+    return pytest.fail.Exception(
+        f"Timeout: teardown of fixture {argname!r} exceeded the {seconds:g}s grace period"
+        " and was cancelled"
+    )
+
+
+@dataclass(eq=False)
+class _FixtureTask:
+    """The handle of one async-generator fixture running in a task of its own."""
+
+    argname: str
+    member: Member | None
+    teardown_requested: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event = field(default_factory=trio.Event)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    error: BaseException | None = None
+    #: The error was a crash while the test ran, already reported as its failure.
+    reported: bool = False
+
+
+class AsyncFixtures:
+    """Sets up and tears down the async fixtures of one group run.
+
+    A coroutine fixture is awaited in the requesting test's task. An
+    async-generator fixture runs in a task of its own -- so that a nursery
+    or cancel scope it opens around its ``yield`` nests properly -- that
+    shares the test's contextvars context, lives in the test's fixture
+    nursery (function scope) or the group's (wider scopes), and is resumed
+    for teardown when the test's (or the scope's) finalizers get to it.
+    """
+
+    def __init__(
+        self, group_nursery: trio.Nursery, state: GroupSetupState, teardown_timeout: float
+    ) -> None:
+        self._group_nursery = group_nursery
+        self._state = state
+        self._teardown_timeout = teardown_timeout
+        self._in_progress: dict[FixtureDef[Any], trio.Event] = {}
+        self._wider: list[tuple[FixtureDef[Any], Any]] = []
+
+    def setup(self, fixturedef: FixtureDef[Any], request: Any, member: Member) -> NoReturn:
+        """Called from ``pytest_fixture_setup``: leave pytest's code to await the fixture."""
+        argname = fixturedef.argname
+        if member.phase != "setup":
+            raise FixtureProtocolError(
+                f"async fixture {argname!r} can only be requested as an argument, "
+                "a usefixtures mark or autouse, not with request.getfixturevalue() "
+                "once the test is running"
+            )
+        busy = self._in_progress.get(fixturedef)
+        if busy is not None:
+            # Another member is setting up this wider-scoped fixture; wait, then
+            # look it up again.
+            raise AwaitFixture(busy.wait)
+        func = compat.resolve_fixture_function(fixturedef, request)
+        kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
+        cache_key = fixturedef.cache_key(request)
+        finished = self._in_progress[fixturedef] = trio.Event()
+
+        async def run() -> None:
+            try:
+                value = await self._start(fixturedef, request, member, func, kwargs)
+            except BaseException as exc:
+                if is_cancellation(exc):
+                    # Not cached: another member may set it up afresh.
+                    compat.finish_done(fixturedef)
+                else:
+                    fixturedef.cached_result = (None, cache_key, (exc, exc.__traceback__))
+                raise
+            else:
+                fixturedef.cached_result = (value, cache_key, None)
+            finally:
+                del self._in_progress[fixturedef]
+                finished.set()
+
+        raise AwaitFixture(run)
+
+    async def _start(
+        self,
+        fixturedef: FixtureDef[Any],
+        request: Any,
+        member: Member,
+        func: Callable[..., Any],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        __tracebackhide__ = True
+        if not inspect.isasyncgenfunction(func):
+            return await func(**kwargs)
+        wider = fixturedef.scope != "function"
+        handle = _FixtureTask(fixturedef.argname, None if wider else member)
+        nursery = self._group_nursery if wider else member.fixture_nursery
+        context = member.context.copy() if wider else member.context
+        value = await nursery.start(self._run_generator, handle, func(**kwargs), context)
+        fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))
+        if wider:
+            self._wider.append((fixturedef, request))
+        return value
+
+    async def _run_generator(
+        self,
+        handle: _FixtureTask,
+        generator: AsyncGenerator[Any, None],
+        context: contextvars.Context,
+        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        __tracebackhide__ = True
+        # trio gives no way to spawn a task into a given context; swap it in
+        # and reach a checkpoint so the next step runs in it.
+        trio.lowlevel.current_task().context = context
+        await trio.lowlevel.checkpoint()
+        with handle.scope:
+            try:
+                value = await generator.asend(None)
+            except StopAsyncIteration:
+                raise FixtureProtocolError(
+                    f"async fixture {handle.argname!r} did not yield a value"
+                ) from None
+            task_status.started(value)
+            try:
+                await self._hold(handle, generator)
+            except BaseException as exc:
+                handle.error = exc
+                if handle.member is not None and not handle.teardown_requested.is_set():
+                    handle.member.crash(exc)
+                    handle.reported = True
+        if handle.scope.cancelled_caught and handle.error is None:
+            handle.error = teardown_timeout_error(handle.argname, self._teardown_timeout)
+        handle.done.set()
+
+    async def _hold(self, handle: _FixtureTask, generator: AsyncGenerator[Any, None]) -> None:
+        """Keep the fixture suspended at its ``yield`` until teardown, then finish it."""
+        __tracebackhide__ = True
+        try:
+            await handle.teardown_requested.wait()
+        except BaseException as exc:
+            # Cancelled by a nursery the fixture opened around its yield (one
+            # of its tasks crashed): deliver it there, as `async with` would.
+            try:
+                await generator.athrow(exc)
+            except StopAsyncIteration:
+                raise FixtureProtocolError(
+                    f"async fixture {handle.argname!r} swallowed {type(exc).__name__}"
+                    " at its yield; let trio.Cancelled propagate"
+                ) from exc
+            raise FixtureProtocolError(f"async fixture {handle.argname!r} yielded more than once")
+        try:
+            await generator.asend(None)
+        except StopAsyncIteration:
+            if handle.scope.cancel_called:
+                raise FixtureProtocolError(
+                    f"async fixture {handle.argname!r} swallowed trio.Cancelled during teardown"
+                    f" (it overran the {self._teardown_timeout:g}s grace period)"
+                ) from None
+            return
+        await generator.aclose()
+        raise FixtureProtocolError(f"async fixture {handle.argname!r} yielded more than once")
+
+    async def _teardown(self, handle: _FixtureTask) -> None:
+        __tracebackhide__ = True
+        handle.teardown_requested.set()
+        try:
+            await handle.done.wait()
+        except trio.Cancelled:
+            # The test's teardown grace period ran out: cancel the fixture.
+            handle.scope.cancel()
+            with trio.CancelScope(shield=True) as grace:
+                grace.deadline = trio.current_time() + _CANCEL_GRACE
+                await handle.done.wait()
+            raise teardown_timeout_error(handle.argname, self._teardown_timeout) from None
+        if handle.error is not None and not handle.reported:
+            raise handle.error
+
+    async def close(self) -> list[BaseException]:
+        """Tear down the wider-scoped async fixtures still alive: their trio run ends."""
+        errors: list[BaseException] = []
+        for fixturedef, request in reversed(self._wider):
+            try:
+                await self._state.finish_fixture(fixturedef, request)
+            except BaseException as exc:
+                errors.append(exc)
+        self._wider.clear()
+        return errors
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``trio.Cancelled``, or a group holding only those."""
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_cancellation(inner) for inner in exc.exceptions)
+    return False
+
+
+def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:
+    """Fail clearly when a test outside any group requests an async fixture.
+
+    Only when no other plugin (pytest-trio, pytest-asyncio, ...) could
+    handle the fixture instead.
+    """
+    hook = request.config.pluginmanager.hook.pytest_fixture_setup
+    others = [
+        impl
+        for impl in hook.get_hookimpls()
+        if not getattr(impl.plugin, "__name__", "").startswith(("_pytest.", __package__ + "."))
+    ]
+    if others:
+        return
+    item = compat.pyfuncitem(request)
+    pytest.fail(
+        f"{item.nodeid} requested async fixture {fixturedef.argname!r}, but is not in a "
+        "trio_group: async fixtures run only for tests marked @pytest.mark.trio_group",
+        pytrace=False,
+    )
