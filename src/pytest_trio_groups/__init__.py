@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._async_fixtures import FixtureProtocolError
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["FixtureProtocolError", "__version__"]

@@ -48,6 +48,8 @@ CURRENT_MEMBER: contextvars.ContextVar[Member] = contextvars.ContextVar("trio_gr
 class FixtureProtocolError(Exception):
     """An async fixture broke the rules of fixtures or of trio."""
 
+    __module__ = "pytest_trio_groups"
+
 
 def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
     func = fixturedef.func
@@ -92,7 +94,6 @@ class AsyncFixtures:
         self._group_nursery = group_nursery
         self._state = state
         self._teardown_timeout = teardown_timeout
-        self._in_progress: dict[FixtureDef[Any], trio.Event] = {}
         self._wider: list[tuple[FixtureDef[Any], Any]] = []
 
     def setup(self, fixturedef: FixtureDef[Any], request: Any, member: Member) -> NoReturn:
@@ -104,15 +105,14 @@ class AsyncFixtures:
                 "a usefixtures mark or autouse, not with request.getfixturevalue() "
                 "once the test is running"
             )
-        busy = self._in_progress.get(fixturedef)
-        if busy is not None:
-            # Another member is setting up this wider-scoped fixture; wait, then
-            # look it up again.
-            raise AwaitFixture(busy.wait)
         func = compat.resolve_fixture_function(fixturedef, request)
         kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
         cache_key = fixturedef.cache_key(request)
-        finished = self._in_progress[fixturedef] = trio.Event()
+        finished = trio.Event()
+        # While the setup runs, pytest's cache holds "wait, then look again":
+        # another member requesting this (wider-scoped) fixture meanwhile
+        # waits for this setup instead of starting a second one.
+        fixturedef.cached_result = (None, cache_key, (AwaitFixture(finished.wait), None))
 
         async def run() -> None:
             try:
@@ -127,7 +127,6 @@ class AsyncFixtures:
             else:
                 fixturedef.cached_result = (value, cache_key, None)
             finally:
-                del self._in_progress[fixturedef]
                 finished.set()
 
         raise AwaitFixture(run)
@@ -176,6 +175,8 @@ class AsyncFixtures:
             try:
                 await self._hold(handle, generator)
             except BaseException as exc:
+                if handle.scope.cancel_called and is_cancellation(exc):
+                    raise  # cancelled for overrunning its teardown: the scope absorbs it
                 handle.error = exc
                 if handle.member is not None and not handle.teardown_requested.is_set():
                     handle.member.crash(exc)
@@ -199,7 +200,9 @@ class AsyncFixtures:
                     f"async fixture {handle.argname!r} swallowed {type(exc).__name__}"
                     " at its yield; let trio.Cancelled propagate"
                 ) from exc
-            raise FixtureProtocolError(f"async fixture {handle.argname!r} yielded more than once")
+            raise FixtureProtocolError(
+                f"async fixture {handle.argname!r} yielded more than once"
+            ) from exc
         try:
             await generator.asend(None)
         except StopAsyncIteration:
@@ -223,7 +226,8 @@ class AsyncFixtures:
             with trio.CancelScope(shield=True) as grace:
                 grace.deadline = trio.current_time() + _CANCEL_GRACE
                 await handle.done.wait()
-            raise teardown_timeout_error(handle.argname, self._teardown_timeout) from None
+            error = handle.error or teardown_timeout_error(handle.argname, self._teardown_timeout)
+            raise error from None
         if handle.error is not None and not handle.reported:
             raise handle.error
 

@@ -276,7 +276,9 @@ class MemberRun:
             async with trio.open_nursery() as self.fixture_nursery:
                 clock = PhaseClock("setup")
                 deadline = trio.CancelScope(
-                    deadline=math.inf if self.timeout is None else trio.current_time() + self.timeout
+                    deadline=math.inf
+                    if self.timeout is None
+                    else trio.current_time() + self.timeout
                 )
                 with self.stop_scope, self._crash_scope, deadline:
                     if await self._phase(clock, self._setup):
