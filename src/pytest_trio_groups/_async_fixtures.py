@@ -7,7 +7,7 @@ import inspect
 import sys
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 import trio
@@ -20,29 +20,12 @@ from ._fixtures import AwaitFixture
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
 
+if TYPE_CHECKING:
+    from ._runner import MemberRun as Member
+
 #: Seconds a fixture task gets to finish after it was cancelled for
 #: overrunning its teardown grace period.
 _CANCEL_GRACE = 1.0
-
-
-class Member(Protocol):
-    """What async fixtures need from the test that requests them."""
-
-    #: The test's contextvars context, shared with its fixture tasks.
-    context: contextvars.Context
-    #: The nursery holding the test's async-generator fixtures.
-    fixture_nursery: trio.Nursery
-    #: ``"setup"``, ``"call"`` or ``"teardown"``.
-    phase: str
-    #: The group run's async fixture runner.
-    async_fixtures: AsyncFixtures
-
-    def crash(self, error: BaseException) -> None:
-        """A fixture's background task failed while the test was running."""
-
-
-#: The group member whose task is running; set in each member's own task.
-CURRENT_MEMBER: contextvars.ContextVar[Member] = contextvars.ContextVar("trio_group_member")
 
 
 class FixtureProtocolError(Exception):

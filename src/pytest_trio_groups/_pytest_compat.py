@@ -212,3 +212,75 @@ def pyfuncitem(request: Any) -> pytest.Item:
 def fixture_finalizers(fixturedef: FixtureDef[Any]) -> list[Callable[[], object]]:
     """``fixturedef._finalizers`` (pytest 8.4, 9.2)."""
     return fixturedef._finalizers
+
+
+def global_sys_captures(capman: Any) -> list[Any]:
+    """The ``SysCapture`` objects of pytest's global capture, for stdout and stderr.
+
+    Under ``--capture=fd`` they sit inside the ``FDCapture``s (``.syscapture``).
+    Their ``tmpfile`` is what ``sys.stdout``/``sys.stderr`` are set to each
+    time pytest resumes capturing (pytest 8.4, 9.2). Empty for ``--capture=no``.
+    """
+    multi = capman._global_capturing
+    if multi is None:
+        return []
+    captures = []
+    for capture in (multi.out, multi.err):
+        if capture is None:
+            continue
+        capture = getattr(capture, "syscapture", capture)
+        if hasattr(capture, "tmpfile"):
+            captures.append(capture)
+    return captures
+
+
+def capture_result(out: Any, err: Any) -> Any:
+    """A ``CaptureResult``, what ``capsys.readouterr()`` returns (pytest 8.4, 9.2)."""
+    from _pytest.capture import CaptureResult
+
+    return CaptureResult(out, err)
+
+
+def logging_plugin(config: pytest.Config) -> Any:
+    """pytest's ``LoggingPlugin`` (registered as ``"logging-plugin"``), or ``None``."""
+    return config.pluginmanager.get_plugin("logging-plugin")
+
+
+def new_log_capture_handler() -> Any:
+    """A fresh ``LogCaptureHandler``, the handler ``caplog`` reads (pytest 8.4, 9.2)."""
+    from _pytest.logging import LogCaptureHandler
+
+    return LogCaptureHandler()
+
+
+def set_caplog_phase(item: pytest.Item, when: str, handler: Any) -> None:
+    """Point ``caplog`` at this phase's handler, as pytest's ``_runtest_for`` does."""
+    from _pytest.logging import caplog_handler_key, caplog_records_key
+
+    item.stash.setdefault(caplog_records_key, {})[when] = handler.records
+    item.stash[caplog_handler_key] = handler
+
+
+def clear_caplog(item: pytest.Item) -> None:
+    """Drop the ``caplog`` stash entries once the test is over."""
+    from _pytest.logging import caplog_handler_key, caplog_records_key
+
+    if caplog_records_key in item.stash:
+        del item.stash[caplog_records_key]
+    if caplog_handler_key in item.stash:
+        del item.stash[caplog_handler_key]
+
+
+def caplog_changed_levels(caplog: Any) -> dict[str | None, int]:
+    """The loggers a ``caplog`` fixture re-levelled, with their levels before.
+
+    ``LogCaptureFixture._initial_logger_levels`` (pytest 8.4, 9.2).
+    """
+    return dict(getattr(caplog, "_initial_logger_levels", {}))
+
+
+def parse_warning_filter(arg: str) -> tuple[Any, ...]:
+    """``@pytest.mark.filterwarnings`` argument to ``warnings.filterwarnings`` arguments."""
+    from _pytest.config import parse_warning_filter as parse
+
+    return tuple(parse(arg, escape=False))

@@ -18,12 +18,17 @@ import pytest
 import trio
 
 from . import _pytest_compat as compat
-from ._async_fixtures import CURRENT_MEMBER, AsyncFixtures, is_cancellation
+from ._async_fixtures import AsyncFixtures, is_cancellation
+from ._capture import GroupCapture, MemberOutput
+from ._context import CURRENT_MEMBER
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
+from ._logs import GroupLogs, MemberLogs
 from ._options import Settings
+from ._pytest_compat import Phase
 from ._reporting import PhaseClock, TestOutcome
 from ._setupstate import TEST_OUTCOME, GroupSetupState
+from ._warnings import MemberWarnings, WarningsSwitcher
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -116,6 +121,9 @@ class GroupRun:
         self.stop_reason: str | None = None
         self.interrupt: BaseException | None = None
         self.async_fixtures: AsyncFixtures | None = None
+        self.capture = GroupCapture(session.config)
+        self.logs = GroupLogs(session.config)
+        self.warnings = WarningsSwitcher(group.members[0])
         self._limiter = trio.CapacityLimiter(settings.limit) if settings.limit else None
         self._members_nursery: trio.Nursery | None = None
         self._running: set[MemberRun] = set()
@@ -129,7 +137,17 @@ class GroupRun:
 
     def execute(self) -> None:
         """Run the group to completion; re-raise an interrupt once all is torn down."""
-        trio.run(self._main, restrict_keyboard_interrupt_to_checkpoints=True)
+        self.capture.install()
+        self.logs.install()
+        try:
+            trio.run(
+                self._main,
+                restrict_keyboard_interrupt_to_checkpoints=True,
+                instruments=[self.warnings],
+            )
+        finally:
+            self.logs.uninstall()
+            self.capture.uninstall()
         if self.interrupt is not None:
             raise self.interrupt
 
@@ -225,8 +243,10 @@ class GroupRun:
                     self._running.discard(member)
                 # Published before the slot is released, so that a stop it
                 # causes is seen before the next member starts.
-                if not member.dropped:
-                    member.result.publish()
+                with self.capture.paused():
+                    if not member.dropped:
+                        member.result.publish()
+                    member.warnings.publish(item)
                 session = self.session
                 if session.shouldfail or session.shouldstop:
                     self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
@@ -258,6 +278,9 @@ class MemberRun:
         #: like pytest, the session stops and the test is not reported.
         self.dropped = False
         self._setup_hook, self._call_hook, self._teardown_hook = run.hooks.for_item(item)
+        self.output = MemberOutput(pass_through=run.capture.pass_through)
+        self.logs = MemberLogs(item, run.logs.plugin)
+        self.warnings = MemberWarnings(item, run.warnings.base_filters)
         self._crash_scope = trio.CancelScope()
         self._crash: BaseException | None = None
         self._crash_recorded = False
@@ -270,11 +293,21 @@ class MemberRun:
             self._crash_scope.cancel()
 
     async def run(self) -> None:
-        CURRENT_MEMBER.set(self)
+        token = CURRENT_MEMBER.set(self)
         self.context = trio.lowlevel.current_task().context
+        try:
+            await self._run()
+        finally:
+            CURRENT_MEMBER.reset(token)
+
+    def _begin(self, when: Phase) -> PhaseClock:
+        self.logs.begin(when)
+        return PhaseClock(when)
+
+    async def _run(self) -> None:
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as self.fixture_nursery:
-                clock = PhaseClock("setup")
+                clock = self._begin("setup")
                 deadline = trio.CancelScope(
                     deadline=math.inf
                     if self.timeout is None
@@ -282,7 +315,7 @@ class MemberRun:
                 )
                 with self.stop_scope, self._crash_scope, deadline:
                     if await self._phase(clock, self._setup):
-                        clock = PhaseClock("call")
+                        clock = self._begin("call")
                         self.phase = "call"
                         await self._phase(clock, self._call)
                 if self.stop_scope.cancelled_caught:
@@ -310,6 +343,11 @@ class MemberRun:
         return True
 
     def _record(self, clock: PhaseClock, result: outcome.Outcome[object]) -> None:
+        item, when = self.item, clock.when
+        out, err = self.output.take()
+        item.add_report_section(when, "stdout", out)
+        item.add_report_section(when, "stderr", err)
+        self.logs.end(when)
         if isinstance(result, outcome.Error) and isinstance(result.error, self.run_.reraise):
             self.dropped = True
             self.run_.interrupt = self.run_.interrupt or result.error
@@ -341,7 +379,7 @@ class MemberRun:
         await item.obj(**{name: funcargs[name] for name in compat.test_argnames(item)})
 
     async def _teardown(self) -> None:
-        clock = PhaseClock("teardown")
+        clock = self._begin("teardown")
         errors: list[BaseException] = []
         with trio.CancelScope() as grace:
             grace.deadline = trio.current_time() + self.run_.settings.teardown_timeout

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import trio
 
 from . import _pytest_compat as compat
-from ._async_fixtures import CURRENT_MEMBER, is_async_fixture, refuse_outside_group
+from ._async_fixtures import is_async_fixture, refuse_outside_group
+from ._capture import GroupCaptureFixture
+from ._context import CURRENT_MEMBER
 from ._grouping import MARK_ERROR_KEY, GroupIndex, order_items, read_marks
 from ._options import Settings, add_options, read_settings
 from ._runner import GroupRun, PhaseHooks
@@ -108,3 +110,63 @@ async def nursery() -> AsyncIterator[trio.Nursery]:
     async with trio.open_nursery() as nursery:
         yield nursery
         nursery.cancel_scope.cancel()
+
+
+def _member_capture(
+    request: pytest.FixtureRequest, name: str, *, binary: bool, tee: bool
+) -> Iterator[Any]:
+    member = CURRENT_MEMBER.get(None)
+    if member is None:
+        # Not a group member: pytest's own fixture of that name.
+        yield request.getfixturevalue(name)
+        return
+    if member.output.fixture is not None:
+        pytest.fail(f"{name} cannot be used together with another capture fixture", pytrace=False)
+    fixture = member.output.fixture = GroupCaptureFixture(member.output, binary=binary, tee=tee)
+    yield fixture
+    fixture.close()
+
+
+@pytest.fixture
+def capsys(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Capture writes to ``sys.stdout``/``sys.stderr`` as text; ``capsys.readouterr()``.
+
+    In a trio_group test it sees only that test's own output.
+    """
+    yield from _member_capture(request, "capsys", binary=False, tee=False)
+
+
+@pytest.fixture
+def capsysbinary(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Like ``capsys``, with ``readouterr()`` returning bytes."""
+    yield from _member_capture(request, "capsysbinary", binary=True, tee=False)
+
+
+@pytest.fixture
+def capteesys(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Like ``capsys``, also passing the output on as ``--capture`` says."""
+    yield from _member_capture(request, "capteesys", binary=False, tee=True)
+
+
+def _refuse_fd_capture(request: pytest.FixtureRequest, name: str) -> Any:
+    member = CURRENT_MEMBER.get(None)
+    if member is None:
+        return request.getfixturevalue(name)
+    pytest.fail(
+        f"{name} cannot be used in a trio_group test: file descriptors 1 and 2 are shared "
+        "by every test running at the same time, so one test's fd-level output cannot be "
+        "told apart from its siblings'. Use capsys, or run this test outside the group.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture
+def capfd(request: pytest.FixtureRequest) -> Any:
+    """Capture writes to file descriptors 1 and 2 (not available in trio_group tests)."""
+    return _refuse_fd_capture(request, "capfd")
+
+
+@pytest.fixture
+def capfdbinary(request: pytest.FixtureRequest) -> Any:
+    """Like ``capfd``, as bytes (not available in trio_group tests)."""
+    return _refuse_fd_capture(request, "capfdbinary")

@@ -1,0 +1,14 @@
+"""The context variable naming the group member a task works for."""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._runner import MemberRun
+
+#: Set in each group member's task, and so seen by the tasks and
+#: ``trio.to_thread`` threads it starts: output, log records, warnings and
+#: async fixtures are attributed through it.
+CURRENT_MEMBER: contextvars.ContextVar[MemberRun] = contextvars.ContextVar("trio_group_member")
