@@ -47,6 +47,10 @@ class TestOutcome:
         self.reports.append((report, call))
         return report
 
+    @property
+    def failed(self) -> bool:
+        return any(report.failed for report, _ in self.reports)
+
     def publish(self) -> None:
         """Log the test's reports through pytest's hooks, as its own runner would."""
         item = self.item

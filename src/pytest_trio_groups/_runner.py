@@ -119,6 +119,8 @@ class GroupRun:
         self.state = GroupSetupState(session, group.members, nextitem)
         self.shared = SharedClones()
         self.stop_reason: str | None = None
+        #: Whether any member failed or errored.
+        self.failed = False
         self.interrupt: BaseException | None = None
         self.async_fixtures: AsyncFixtures | None = None
         self.capture = GroupCapture(session.config)
@@ -246,6 +248,7 @@ class GroupRun:
                 with self.capture.paused():
                     if not member.dropped:
                         member.result.publish()
+                        self.failed = self.failed or member.result.failed
                     member.warnings.publish(item)
                 session = self.session
                 if session.shouldfail or session.shouldstop:
@@ -294,10 +297,12 @@ class MemberRun:
 
     async def run(self) -> None:
         token = CURRENT_MEMBER.set(self)
+        self.run_.warnings.enter(self.warnings)
         self.context = trio.lowlevel.current_task().context
         try:
             await self._run()
         finally:
+            self.run_.warnings.leave()
             CURRENT_MEMBER.reset(token)
 
     def _begin(self, when: Phase) -> PhaseClock:

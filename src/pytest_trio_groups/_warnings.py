@@ -93,18 +93,24 @@ class WarningsSwitcher(trio.abc.Instrument):
         self.base_filters = [f for f in self._outer.filters if f not in first]
         self._current: MemberWarnings | None = None
 
+    def enter(self, warnings_of: MemberWarnings) -> None:
+        """A member's task starts being that member's, in the middle of a step."""
+        self._current = warnings_of
+        warnings_of.state.apply()
+
+    def leave(self) -> None:
+        """The member's task is done with it, in the middle of a step."""
+        self.after_task_step(None)
+
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         member = task.context.get(CURRENT_MEMBER)
-        if member is None:
-            return
-        self._current = member.warnings
-        member.warnings.state.apply()
+        if member is not None:
+            self.enter(member.warnings)
 
-    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+    def after_task_step(self, task: trio.lowlevel.Task | None) -> None:
         current = self._current
         if current is None:
             return
         self._current = None
-        saved = _State.current()
-        current.state = saved
+        current.state = _State.current()
         self._outer.apply()

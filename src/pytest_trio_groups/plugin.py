@@ -21,6 +21,7 @@ from ._spec import MARK_NAME
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 _INDEX_KEY = pytest.StashKey[GroupIndex]()
 _HOOKS_KEY = pytest.StashKey[PhaseHooks]()
+_UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
 
 MARKER_HELP = (
     f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
@@ -86,8 +87,27 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if hooks is None:
         hooks = session.stash[_HOOKS_KEY] = PhaseHooks(session.config)
     settings = session.config.stash[_SETTINGS_KEY]
-    GroupRun(session, group, index.next_after(group), settings, hooks).execute()
+    run = GroupRun(session, group, index.next_after(group), settings, hooks)
+    try:
+        run.execute()
+    finally:
+        out, err = run.capture.unattributed
+        if run.failed and (out or err):
+            session.config.stash.setdefault(_UNATTRIBUTED_KEY, []).append((group.label, out, err))
     return True
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # Output captured while a group ran that no test owned (a wider-scoped
+    # fixture's prints, a subprocess writing to fd 1): shown, like a failing
+    # test's captured output, when the group had a failure.
+    for label, out, err in terminalreporter.config.stash.get(_UNATTRIBUTED_KEY, []):
+        for name, text in (("stdout", out), ("stderr", err)):
+            if text:
+                terminalreporter.write_sep(
+                    "-", f"{label}: captured {name} not attributed to a test"
+                )
+                terminalreporter.write(text if text.endswith("\n") else text + "\n")
 
 
 @pytest.hookimpl(tryfirst=True)
