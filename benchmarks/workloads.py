@@ -46,7 +46,9 @@ class Style:
 STYLES: dict[str, Style] = {
     style.name: style
     for style in (
-        Style("trio-groups", "trio", f'@pytest.mark.trio_group("{{group}}", timeout={GROUP_TIMEOUT})'),
+        Style(
+            "trio-groups", "trio", f'@pytest.mark.trio_group("{{group}}", timeout={GROUP_TIMEOUT})'
+        ),
         Style("pytest-trio", "trio", "@pytest.mark.trio"),
         Style(
             "asyncio-concurrent",

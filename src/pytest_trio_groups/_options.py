@@ -21,6 +21,8 @@ class Settings:
     default_timeout: float | None
     #: Grace period for one test's teardown, in seconds.
     teardown_timeout: float
+    #: Whether to print the per-group summary.
+    summary: bool = True
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -49,6 +51,13 @@ def add_options(parser: pytest.Parser) -> None:
             "Grace period for one trio_group test's teardown "
             f"(default: {DEFAULT_TEARDOWN_TIMEOUT:g})."
         ),
+    )
+    group.addoption(
+        "--no-trio-group-summary",
+        dest="trio_group_summary",
+        action="store_false",
+        default=True,
+        help="Do not print the per-group summary at the end of the run.",
     )
     parser.addini("trio_group_limit", "Default for --trio-group-limit.", default=None)
     parser.addini("trio_group_timeout", "Default for --trio-group-timeout.", default=None)
@@ -88,6 +97,7 @@ def read_settings(config: pytest.Config) -> Settings:
         teardown_timeout=(
             DEFAULT_TEARDOWN_TIMEOUT if teardown_timeout is None else teardown_timeout
         ),
+        summary=bool(config.getoption("trio_group_summary")) and config.get_verbosity() >= 0,
     )
 
 

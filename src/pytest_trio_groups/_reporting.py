@@ -48,6 +48,10 @@ class TestOutcome:
         return report
 
     @property
+    def report_list(self) -> list[pytest.TestReport]:
+        return [report for report, _ in self.reports]
+
+    @property
     def failed(self) -> bool:
         return any(report.failed for report, _ in self.reports)
 

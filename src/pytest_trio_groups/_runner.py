@@ -7,6 +7,7 @@ import itertools
 import math
 import os
 import sys
+import time
 import types
 import warnings
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from ._options import Settings
 from ._pytest_compat import Phase
 from ._reporting import PhaseClock, TestOutcome
 from ._setupstate import TEST_OUTCOME, GroupSetupState
+from ._summary import GroupSummary
 from ._warnings import MemberWarnings, WarningsSwitcher
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -123,6 +125,7 @@ class GroupRun:
         self.failed = False
         self.interrupt: BaseException | None = None
         self.async_fixtures: AsyncFixtures | None = None
+        self.summary = GroupSummary(group.label)
         self.capture = GroupCapture(session.config)
         self.logs = GroupLogs(session.config)
         self.warnings = WarningsSwitcher(group.members[0])
@@ -141,6 +144,7 @@ class GroupRun:
         """Run the group to completion; re-raise an interrupt once all is torn down."""
         self.capture.install()
         self.logs.install()
+        start = time.perf_counter()
         try:
             trio.run(
                 self._main,
@@ -148,6 +152,7 @@ class GroupRun:
                 instruments=[self.warnings],
             )
         finally:
+            self.summary.wall = time.perf_counter() - start
             self.logs.uninstall()
             self.capture.uninstall()
         if self.interrupt is not None:
@@ -239,6 +244,7 @@ class GroupRun:
                     return
                 member = MemberRun(self, item)
                 self._running.add(member)
+                self.summary.peak = max(self.summary.peak, len(self._running))
                 try:
                     await member.run()
                 finally:
@@ -249,6 +255,7 @@ class GroupRun:
                     if not member.dropped:
                         member.result.publish()
                         self.failed = self.failed or member.result.failed
+                        self.summary.add_member(item, member.result.report_list)
                     member.warnings.publish(item)
                 session = self.session
                 if session.shouldfail or session.shouldstop:

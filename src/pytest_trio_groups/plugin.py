@@ -17,11 +17,13 @@ from ._grouping import MARK_ERROR_KEY, GroupIndex, order_items, read_marks
 from ._options import Settings, add_options, read_settings
 from ._runner import GroupRun, PhaseHooks
 from ._spec import MARK_NAME
+from ._summary import GroupSummary, write_summary
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 _INDEX_KEY = pytest.StashKey[GroupIndex]()
 _HOOKS_KEY = pytest.StashKey[PhaseHooks]()
 _UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
+_SUMMARIES_KEY = pytest.StashKey[list[GroupSummary]]()
 
 MARKER_HELP = (
     f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
@@ -91,6 +93,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         run.execute()
     finally:
+        session.config.stash.setdefault(_SUMMARIES_KEY, []).append(run.summary)
         out, err = run.capture.unattributed
         if run.failed and (out or err):
             session.config.stash.setdefault(_UNATTRIBUTED_KEY, []).append((group.label, out, err))
@@ -98,6 +101,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    config = terminalreporter.config
+    if config.stash[_SETTINGS_KEY].summary:
+        write_summary(terminalreporter, config.stash.get(_SUMMARIES_KEY, []))
     # Output captured while a group ran that no test owned (a wider-scoped
     # fixture's prints, a subprocess writing to fd 1): shown, like a failing
     # test's captured output, when the group had a failure.
