@@ -69,7 +69,9 @@ def order_items(items: list[pytest.Item]) -> None:
 class GroupIndex:
     """Which group each selected item belongs to, built from the final item list."""
 
-    def __init__(self, items: Sequence[pytest.Item]) -> None:
+    def __init__(self, items: Sequence[pytest.Item], *, split: bool = False) -> None:
+        """``split``: every member runs as a group of its own (on pytest-xdist workers,
+        which are handed tests one by one and must run each exactly once)."""
         self._items = list(items)
         self._position = {item: index for index, item in enumerate(self._items)}
         self._groups: dict[pytest.Item, Group] = {}
@@ -79,7 +81,7 @@ class GroupIndex:
             if spec is None:
                 continue
             assert isinstance(item, pytest.Function)
-            key = _group_key(item, spec)
+            key = item if split else _group_key(item, spec)
             group = by_key.get(key)
             if group is None:
                 group = by_key[key] = Group(name=spec.name)

@@ -75,7 +75,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     session = item.session
     index = session.stash.get(_INDEX_KEY, None)
     if index is None:
-        index = session.stash[_INDEX_KEY] = GroupIndex(session.items)
+        # A pytest-xdist worker is handed tests one at a time and may not get
+        # every member of a group: it runs each member on its own.
+        on_xdist_worker = hasattr(session.config, "workerinput")
+        index = session.stash[_INDEX_KEY] = GroupIndex(session.items, split=on_xdist_worker)
     group = index.group_of(item)
     if group is None:
         return None
