@@ -317,6 +317,6 @@ def test_under_xdist_every_member_runs_once(pytester: pytest.Pytester) -> None:
         verdicts = [
             line
             for line in result.outlines
-            if line.startswith("[gw") and line.endswith(f"::test_member[{n}]")
+            if line.startswith("[gw") and line.rstrip().endswith(f"::test_member[{n}]")
         ]
         assert len(verdicts) == 1, (n, verdicts)
