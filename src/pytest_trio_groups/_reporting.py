@@ -51,10 +51,6 @@ class TestOutcome:
     def report_list(self) -> list[pytest.TestReport]:
         return [report for report, _ in self.reports]
 
-    @property
-    def failed(self) -> bool:
-        return any(report.failed for report, _ in self.reports)
-
     def publish(self) -> None:
         """Log the test's reports through pytest's hooks, as its own runner would."""
         item = self.item

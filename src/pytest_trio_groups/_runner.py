@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import math
 import os
@@ -121,8 +120,6 @@ class GroupRun:
         self.state = GroupSetupState(session, group.members, nextitem)
         self.shared = SharedClones()
         self.stop_reason: str | None = None
-        #: Whether any member failed or errored.
-        self.failed = False
         self.interrupt: BaseException | None = None
         self.async_fixtures: AsyncFixtures | None = None
         self.summary = GroupSummary(group.label)
@@ -254,7 +251,6 @@ class GroupRun:
                 with self.capture.paused():
                     if not member.dropped:
                         member.result.publish()
-                        self.failed = self.failed or member.result.failed
                         self.summary.add_member(item, member.result.report_list)
                     member.warnings.publish(item)
                 session = self.session
@@ -283,7 +279,8 @@ class MemberRun:
         assert run.async_fixtures is not None
         self.async_fixtures = run.async_fixtures
         self.stop_scope = trio.CancelScope()
-        self.context = contextvars.Context()
+        #: The test's contextvars context, shared with its fixture tasks.
+        self.context = trio.lowlevel.current_task().context
         #: Set when the test raised ``pytest.exit`` or ``KeyboardInterrupt``:
         #: like pytest, the session stops and the test is not reported.
         self.dropped = False
@@ -305,7 +302,6 @@ class MemberRun:
     async def run(self) -> None:
         token = CURRENT_MEMBER.set(self)
         self.run_.warnings.enter(self.warnings)
-        self.context = trio.lowlevel.current_task().context
         try:
             await self._run()
         finally:

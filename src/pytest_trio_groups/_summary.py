@@ -38,6 +38,11 @@ class GroupSummary:
             if category:
                 self.outcomes[category] += 1
 
+    @property
+    def failed(self) -> bool:
+        """Whether any member failed or errored."""
+        return bool(self.outcomes["failed"] or self.outcomes["error"])
+
     def line(self) -> str:
         counts = ", ".join(
             f"{self.outcomes[word]} {word}"

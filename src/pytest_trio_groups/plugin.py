@@ -98,7 +98,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         session.config.stash.setdefault(_SUMMARIES_KEY, []).append(run.summary)
         out, err = run.capture.unattributed
-        if run.failed and (out or err):
+        if run.summary.failed and (out or err):
             session.config.stash.setdefault(_UNATTRIBUTED_KEY, []).append((group.label, out, err))
     return True
 
