@@ -27,7 +27,7 @@ from ._logs import GroupLogs, MemberLogs
 from ._options import Settings
 from ._pytest_compat import Phase
 from ._reporting import PhaseClock, TestOutcome
-from ._setupstate import TEST_OUTCOME, GroupSetupState
+from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
 from ._summary import GroupSummary
 from ._warnings import MemberWarnings, WarningsSwitcher
 
@@ -401,6 +401,5 @@ class MemberRun:
                 errors.append(exc)
         if self._crash is not None and not self._crash_recorded:
             errors.append(self._crash)
-        if len(errors) > 1:
-            errors = [BaseExceptionGroup("errors during test teardown", errors)]
-        self._record(clock, outcome.Error(errors[0]) if errors else outcome.Value(None))
+        error = combine_errors(errors, "errors during test teardown")
+        self._record(clock, outcome.Value(None) if error is None else outcome.Error(error))

@@ -133,20 +133,23 @@ class GroupSetupState:
 
     async def _pop(self, node: Any, errors: list[BaseException]) -> None:
         finalizers, _ = self.stack.pop(node)
-        node_errors: list[BaseException] = []
+        error = combine_errors(
+            await self._run_finalizers(finalizers), f"errors while tearing down {node!r}"
+        )
+        if error is not None:
+            errors.append(error)
+
+    async def _run_finalizers(self, finalizers: list[Finalizer]) -> list[BaseException]:
+        """Run ``finalizers`` last in, first out; return what they raised, in that order."""
+        errors: list[BaseException] = []
         while finalizers:
-            finalizer = finalizers.pop()
             try:
-                await self.run_finalizer(finalizer)
+                await self.run_finalizer(finalizers.pop())
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:
-                node_errors.append(exc)
-        if len(node_errors) == 1:
-            errors.extend(node_errors)
-        elif node_errors:
-            message = f"errors while tearing down {node!r}"
-            errors.append(BaseExceptionGroup(message, node_errors[::-1]))
+                errors.append(exc)
+        return errors
 
     async def run_finalizer(self, finalizer: Finalizer) -> None:
         """Run one finalizer, awaiting the async teardowns it stands for.
@@ -170,24 +173,15 @@ class GroupSetupState:
         """``FixtureDef.finish``, with each finalizer run by ``run_finalizer``."""
         if compat.finish_is_noop(fixturedef):
             return
-        finalizers = compat.fixture_finalizers(fixturedef)
-        errors: list[BaseException] = []
-        while finalizers:
-            finalizer = finalizers.pop()
-            try:
-                await self.run_finalizer(finalizer)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                errors.append(exc)
+        errors = await self._run_finalizers(compat.fixture_finalizers(fixturedef))
         if compat.finish_calls_post_finalizer():
             request.node.ihook.pytest_fixture_post_finalizer(fixturedef=fixturedef, request=request)
         compat.finish_done(fixturedef)
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            message = f'errors while tearing down fixture "{fixturedef.argname}" of {request.node}'
-            raise BaseExceptionGroup(message, errors[::-1])
+        error = combine_errors(
+            errors, f'errors while tearing down fixture "{fixturedef.argname}" of {request.node}'
+        )
+        if error is not None:
+            raise error
 
 
 class AsyncTeardown:
@@ -205,8 +199,19 @@ class AsyncTeardown:
         self._state.pending_async.append(self)
 
 
-def _raise(errors: list[BaseException]) -> None:
+def combine_errors(errors: list[BaseException], message: str) -> BaseException | None:
+    """One error as itself; several (given in the order raised) as a group, newest first.
+
+    The same shape as pytest's own ``SetupState`` and ``FixtureDef.finish``.
+    """
     if len(errors) == 1:
-        raise errors[0]
+        return errors[0]
     if errors:
-        raise BaseExceptionGroup("errors during test teardown", errors[::-1])
+        return BaseExceptionGroup(message, errors[::-1])
+    return None
+
+
+def _raise(errors: list[BaseException]) -> None:
+    error = combine_errors(errors, "errors during test teardown")
+    if error is not None:
+        raise error
