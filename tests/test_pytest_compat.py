@@ -1,0 +1,106 @@
+"""Pins each private pytest behaviour ``_pytest_compat`` relies on, on the installed pytest."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_fixture_internals(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import functools
+        import pytest
+        from pytest_trio_groups import _pytest_compat as compat
+
+        @pytest.fixture
+        def base():
+            yield 1
+
+        @pytest.fixture
+        def top(base):
+            return base + 1
+
+        def test_fixture_plan(request, top):
+            item = request.node
+            table = compat.item_fixturedefs(item)
+            assert set(table) >= {"base", "top"}
+            assert compat.request_fixturedefs(item) is not None
+            assert compat.test_argnames(item) == ("request", "top")
+            assert compat.top_request(item) is request or compat.top_request(item).node is item
+            assert compat.pyfuncitem(request) is item
+
+            base_def = table["base"][-1]
+            # FixtureDef.execute registered partial(top.finish, request=...) on base.
+            targets = [compat.finish_target(f) for f in compat.fixture_finalizers(base_def)]
+            assert any(t is not None and t[0].argname == "top" for t in targets)
+
+            clone = compat.clone_fixturedef(base_def)
+            assert clone.cached_result is None
+            assert compat.fixture_finalizers(clone) == []
+            assert compat.fixture_finalizers(clone) is not compat.fixture_finalizers(base_def)
+            assert base_def.cached_result is not None
+
+        def test_setup_state_and_call_info(request):
+            state = compat.setup_state(request.session)
+            assert request.node in state.stack
+            info = compat.make_call_info(None, 1.0, 2.0, 1.0, "call")
+            assert (info.when, info.start, info.stop, info.duration, info.excinfo) == (
+                "call", 1.0, 2.0, 1.0, None
+            )
+            skip = compat.make_skip("why")
+            assert isinstance(skip, pytest.skip.Exception)
+            assert skip._use_item_location
+
+        def test_conftests_and_plugins(request):
+            assert compat.conftests_not_for(request.node) == set()
+            assert compat.logging_plugin(request.config) is not None
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_logging_and_warning_internals(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import logging
+        import warnings
+        from pytest_trio_groups import _pytest_compat as compat
+
+        def test_caplog_levels(caplog):
+            caplog.set_level(logging.DEBUG, logger="some.logger")
+            assert compat.caplog_changed_levels(caplog) == {"some.logger": logging.NOTSET}
+
+        def test_caplog_stash(request):
+            handler = compat.new_log_capture_handler()
+            compat.set_caplog_phase(request.node, "call", handler)
+            caplog = request.getfixturevalue("caplog")
+            logging.getLogger("x").warning("hello")
+            handler.handle(logging.LogRecord("x", logging.WARNING, "f", 1, "direct", None, None))
+            assert [r.getMessage() for r in caplog.get_records("call")][-1] == "direct"
+
+        def test_parse_warning_filter():
+            assert compat.parse_warning_filter("ignore::UserWarning")[:3] == (
+                "ignore", "", UserWarning
+            )
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(("method", "count"), [("fd", 2), ("sys", 2), ("no", 0)])
+def test_global_capture_internals(pytester: pytest.Pytester, method: str, count: int) -> None:
+    pytester.makepyfile(
+        f"""
+        from pytest_trio_groups import _pytest_compat as compat
+
+        def test_captures(request):
+            capman = request.config.pluginmanager.getplugin("capturemanager")
+            captures = compat.global_sys_captures(capman)
+            assert len(captures) == {count}
+            for capture in captures:
+                assert hasattr(capture.tmpfile, "write")
+            result = compat.capture_result("o", "e")
+            assert (result.out, result.err) == ("o", "e")
+        """
+    )
+    pytester.runpytest(f"--capture={method}").assert_outcomes(passed=1)
