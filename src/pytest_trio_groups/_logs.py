@@ -12,19 +12,32 @@ from ._context import CURRENT_MEMBER
 
 
 class MemberLogs:
-    """The log handlers of one test for its current phase, as pytest's logging plugin keeps them."""
+    """The log handlers of one test for its current phase, as pytest's logging plugin keeps them.
+
+    Made when first needed: at the start of each phase for a test that uses
+    ``caplog``, at its first log record for any other.
+    """
 
     def __init__(self, item: pytest.Item, plugin: Any) -> None:
         self._item = item
         self._plugin = plugin
+        self._uses_caplog = "caplog" in getattr(item, "fixturenames", ())
+        self._when: str | None = None
         self.caplog_handler: Any = None
         self.report_handler: Any = None
 
     def begin(self, when: str) -> None:
-        """Fresh handlers for a phase; ``caplog`` reads them through the item's stash."""
+        """Start a phase; ``caplog`` reads its handler through the item's stash."""
         if self._plugin is None:
             return
-        _ACTIVE.add(self)
+        self._when = when
+        self.caplog_handler = self.report_handler = None
+        if self._uses_caplog:
+            _ACTIVE.add(self)
+            self._make_handlers()
+
+    def _make_handlers(self) -> None:
+        assert self._when is not None
         level = self._plugin.log_level
         self.caplog_handler = compat.new_log_capture_handler()
         self.report_handler = compat.new_log_capture_handler()
@@ -32,7 +45,7 @@ class MemberLogs:
         if level is not None:
             self.caplog_handler.setLevel(level)
             self.report_handler.setLevel(level)
-        compat.set_caplog_phase(self._item, when, self.caplog_handler)
+        compat.set_caplog_phase(self._item, self._when, self.caplog_handler)
 
     def end(self, when: str) -> None:
         """Add the phase's ``Captured log`` section to the test's report."""
@@ -43,12 +56,13 @@ class MemberLogs:
         if when == "teardown":
             compat.clear_caplog(self._item)
             _ACTIVE.discard(self)
+        self._when = None
 
     def handle(self, record: logging.LogRecord) -> None:
+        if self._when is None or record.levelno < self._threshold(record.name):
+            return
         if self.caplog_handler is None:
-            return
-        if record.levelno < self._threshold(record.name):
-            return
+            self._make_handlers()
         for handler in (self.caplog_handler, self.report_handler):
             if record.levelno >= handler.level:
                 handler.handle(record)
@@ -72,7 +86,8 @@ class MemberLogs:
         return logging.NOTSET
 
 
-#: The ``MemberLogs`` of the tests running now, to tell which levels others changed.
+#: The ``MemberLogs`` of the running tests that use ``caplog``, to tell which
+#: logger levels others changed.
 _ACTIVE: set[MemberLogs] = set()
 
 

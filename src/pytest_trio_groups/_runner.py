@@ -219,10 +219,7 @@ class GroupRun:
         if self._members_nursery is not None:
             self._members_nursery.cancel_scope.cancel()
         for member in self._running:
-            member.stop_scope.cancel()
-
-    def cancel_reason(self) -> str:
-        return f"cancelled: {self.stop_reason}"
+            member.cancel("stop")
 
     async def _run_member(
         self,
@@ -266,8 +263,8 @@ class MemberRun:
     """One test's task: setup, call and teardown, each captured as an ``Outcome``.
 
     The task is shielded: a group-wide stop reaches it only through
-    ``stop_scope``, so that its fixtures -- including async fixture tasks in
-    its own nursery -- are always torn down in order.
+    ``cancel``, so that its fixtures -- including async fixture tasks in its
+    own nursery -- are always torn down in order.
     """
 
     def __init__(self, run: GroupRun, item: pytest.Function) -> None:
@@ -278,7 +275,11 @@ class MemberRun:
         self.phase = "setup"
         assert run.async_fixtures is not None
         self.async_fixtures = run.async_fixtures
-        self.stop_scope = trio.CancelScope()
+        #: Around setup and call: the deadline, and cancelled by ``cancel``.
+        self._scope = trio.CancelScope(
+            deadline=math.inf if self.timeout is None else trio.current_time() + self.timeout
+        )
+        self._cause: str | None = None
         #: The test's contextvars context, shared with its fixture tasks.
         self.context = trio.lowlevel.current_task().context
         #: Set when the test raised ``pytest.exit`` or ``KeyboardInterrupt``:
@@ -288,16 +289,21 @@ class MemberRun:
         self.output = MemberOutput(pass_through=run.capture.pass_through)
         self.logs = MemberLogs(item, run.logs.plugin)
         self.warnings = MemberWarnings(item, run.warnings.base_filters)
-        self._crash_scope = trio.CancelScope()
         self._crash: BaseException | None = None
         self._crash_recorded = False
         self._cancelled_tb: types.TracebackType | None = None
+
+    def cancel(self, cause: str) -> None:
+        """Cancel setup and call: ``"stop"`` (the group is stopping) or ``"crash"``."""
+        if self._cause is None:
+            self._cause = cause
+        self._scope.cancel()
 
     def crash(self, error: BaseException) -> None:
         """An async fixture's task failed while the test ran: cancel the test, fail it."""
         if self._crash is None:
             self._crash = error
-            self._crash_scope.cancel()
+            self.cancel("crash")
 
     async def run(self) -> None:
         token = CURRENT_MEMBER.set(self)
@@ -316,24 +322,13 @@ class MemberRun:
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as self.fixture_nursery:
                 clock = self._begin("setup")
-                deadline = trio.CancelScope(
-                    deadline=math.inf
-                    if self.timeout is None
-                    else trio.current_time() + self.timeout
-                )
-                with self.stop_scope, self._crash_scope, deadline:
+                with self._scope:
                     if await self._phase(clock, self._setup):
                         clock = self._begin("call")
                         self.phase = "call"
                         await self._phase(clock, self._call)
-                if self.stop_scope.cancelled_caught:
-                    self._record(clock, outcome.Error(compat.make_skip(self.run_.cancel_reason())))
-                elif self._crash_scope.cancelled_caught:
-                    assert self._crash is not None
-                    self._crash_recorded = True
-                    self._record(clock, outcome.Error(self._crash))
-                elif deadline.cancelled_caught:
-                    self._record(clock, outcome.Error(self._timeout_error()))
+                if self._scope.cancelled_caught:
+                    self._record(clock, outcome.Error(self._cancellation_error()))
                 self.phase = "teardown"
                 await self._teardown()
 
@@ -364,7 +359,14 @@ class MemberRun:
         if not self.dropped:
             self.result.record(clock, result)
 
-    def _timeout_error(self) -> BaseException:
+    def _cancellation_error(self) -> BaseException:
+        """Why setup or call was cancelled: the group stopping, a fixture crash, the deadline."""
+        if self._cause == "stop":
+            return compat.make_skip(f"cancelled: {self.run_.stop_reason}")
+        if self._cause == "crash":
+            assert self._crash is not None
+            self._crash_recorded = True
+            return self._crash
         assert self.timeout is not None
         error = pytest.fail.Exception(
             f"Timeout: test exceeded {self.timeout:g}s ({self.run_.group.label})"

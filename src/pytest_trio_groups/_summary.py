@@ -34,7 +34,7 @@ class GroupSummary:
         self.total += duration
         self.durations.append((duration, item.nodeid))
         for report in reports:
-            category = item.ihook.pytest_report_teststatus(report=report, config=item.config)[0]
+            category = _category(report)
             if category:
                 self.outcomes[category] += 1
 
@@ -62,6 +62,22 @@ class GroupSummary:
             f"    {duration:.2f}s {nodeid}"
             for duration, nodeid in sorted(self.durations, reverse=True)[:count]
         ]
+
+
+def _category(report: pytest.TestReport) -> str:
+    """The word pytest's summary counts a report under ("" for a passing setup/teardown).
+
+    The same rules as pytest's own ``pytest_report_teststatus`` (runner and
+    skipping plugins), without a hook call per report.
+    """
+    xfail = hasattr(report, "wasxfail")
+    if report.skipped:
+        return "xfailed" if xfail else "skipped"
+    if report.failed:
+        return "failed" if report.when == "call" else "error"
+    if report.when == "call":
+        return "xpassed" if xfail else "passed"
+    return ""
 
 
 def _rank(word: str) -> int:
