@@ -515,3 +515,36 @@ def test_getfixturevalue_of_async_fixture_during_call_is_refused(pytester: pytes
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*async fixture 'late' can only be requested as an argument*"])
+
+
+def test_wider_scoped_coroutine_fixture_is_made_anew_for_each_group_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        MADE = []
+
+        @pytest.fixture(scope="session")
+        async def lock():
+            # A trio object belongs to the run that made it.
+            MADE.append(1)
+            return trio.Lock()
+
+        @pytest.mark.trio_group("first")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_first(n, lock):
+            async with lock:
+                await trio.sleep(0)
+
+        @pytest.mark.trio_group("second")
+        async def test_second(lock):
+            async with lock:
+                await trio.sleep(0)
+
+        def test_made_twice():
+            assert MADE == [1, 1]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=5)

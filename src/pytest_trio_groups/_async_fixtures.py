@@ -16,6 +16,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 from . import _pytest_compat as compat
+from ._context import CURRENT_MEMBER
 from ._fixtures import AwaitFixture
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
@@ -123,16 +124,21 @@ class AsyncFixtures:
         kwargs: dict[str, Any],
     ) -> Any:
         __tracebackhide__ = True
+        wider = fixturedef.scope != "function"
+        if wider:
+            # Whatever it holds belongs to this trio run: forget it when the run ends.
+            self._wider.append((fixturedef, request))
         if not inspect.isasyncgenfunction(func):
             return await func(**kwargs)
-        wider = fixturedef.scope != "function"
         handle = _FixtureTask(fixturedef.argname, None if wider else member)
-        nursery = self._group_nursery if wider else member.fixture_nursery
-        context = member.context.copy() if wider else member.context
-        value = await nursery.start(self._run_generator, handle, func(**kwargs), context)
-        fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))
         if wider:
-            self._wider.append((fixturedef, request))
+            # Set up in (a copy of) the requesting test's context, so that its
+            # setup output is that test's; afterwards it belongs to no test.
+            nursery, context, later = self._group_nursery, member.context.copy(), _no_member()
+        else:
+            nursery, context, later = member.fixture_nursery, member.context, None
+        value = await nursery.start(self._run_generator, handle, func(**kwargs), context, later)
+        fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))
         return value
 
     async def _run_generator(
@@ -140,13 +146,11 @@ class AsyncFixtures:
         handle: _FixtureTask,
         generator: AsyncGenerator[Any, None],
         context: contextvars.Context,
+        context_after_setup: contextvars.Context | None,
         task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         __tracebackhide__ = True
-        # trio gives no way to spawn a task into a given context; swap it in
-        # and reach a checkpoint so the next step runs in it.
-        trio.lowlevel.current_task().context = context
-        await trio.lowlevel.checkpoint()
+        await _switch_context(context)
         with handle.scope:
             try:
                 value = await generator.asend(None)
@@ -155,6 +159,8 @@ class AsyncFixtures:
                     f"async fixture {handle.argname!r} did not yield a value"
                 ) from None
             task_status.started(value)
+            if context_after_setup is not None:
+                await _switch_context(context_after_setup)
             try:
                 await self._hold(handle, generator)
             except BaseException as exc:
@@ -224,6 +230,23 @@ class AsyncFixtures:
                 errors.append(exc)
         self._wider.clear()
         return errors
+
+
+async def _switch_context(context: contextvars.Context) -> None:
+    """Make the running task run in ``context`` from its next step on.
+
+    trio gives no way to spawn a task into a given context; swap it in and
+    reach a checkpoint so the next step runs in it.
+    """
+    trio.lowlevel.current_task().context = context
+    await trio.lowlevel.checkpoint()
+
+
+def _no_member() -> contextvars.Context:
+    """A context in which no group member is current."""
+    context = contextvars.copy_context()
+    context.run(CURRENT_MEMBER.set, None)  # type: ignore[arg-type]
+    return context
 
 
 def is_cancellation(exc: BaseException) -> bool:

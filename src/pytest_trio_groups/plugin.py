@@ -108,8 +108,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if config.stash[_SETTINGS_KEY].summary:
         write_summary(terminalreporter, config.stash.get(_SUMMARIES_KEY, []))
     # Output captured while a group ran that no test owned (a wider-scoped
-    # fixture's prints, a subprocess writing to fd 1): shown, like a failing
-    # test's captured output, when the group had a failure.
+    # fixture's background task, a subprocess writing to fd 1): shown, like a
+    # failing test's captured output, when the group had a failure.
     for label, out, err in terminalreporter.config.stash.get(_UNATTRIBUTED_KEY, []):
         for name, text in (("stdout", out), ("stderr", err)):
             if text:
