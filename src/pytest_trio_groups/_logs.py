@@ -150,6 +150,16 @@ class GroupLogs:
         if self._live is not None and self._live.formatter is not None:
             self._live_formatter = self._live.formatter
             self._live.setFormatter(_NamingFormatter(self._live.formatter))
+        self.resume_live()
+
+    def resume_live(self) -> None:
+        """Put live logging back under a "live log call" heading.
+
+        Logging a test's reports moves pytest's live-log handler on to its
+        start/finish headings; the group's other tests are still running.
+        """
+        if self._live is not None:
+            self._live.set_when("call")
 
     def uninstall(self) -> None:
         logging.root.removeHandler(self._handler)

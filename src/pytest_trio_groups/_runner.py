@@ -250,6 +250,7 @@ class GroupRun:
                         member.result.publish()
                         self.summary.add_member(item, member.result.report_list)
                     member.warnings.publish(item)
+                self.logs.resume_live()
                 session = self.session
                 if session.shouldfail or session.shouldstop:
                     self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
