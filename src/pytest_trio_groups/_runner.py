@@ -10,7 +10,6 @@ import time
 import types
 import warnings
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import outcome
@@ -127,10 +126,12 @@ class GroupRun:
         self.logs = GroupLogs(session.config)
         self.warnings = WarningsSwitcher(group.members[0])
         self._limiter = trio.CapacityLimiter(settings.limit) if settings.limit else None
-        self._members_nursery: trio.Nursery | None = None
         self._running: set[MemberRun] = set()
-        self._active = 0
-        self._starting = True
+        self._started: set[pytest.Function] = set()
+        #: Members spawned and not finished; the main task waits for them in
+        #: its own body, where Ctrl-C can reach it.
+        self._unfinished = 0
+        self._spawning = True
         self._all_finished = trio.Event()
         usepdb = session.config.getoption("usepdb", False)
         self.reraise: tuple[type[BaseException], ...] = (
@@ -175,33 +176,31 @@ class GroupRun:
             self.state.restore()
 
     async def _run_members(self) -> None:
-        started: set[pytest.Function] = set()
-        try:
-            async with trio.open_nursery() as nursery:
-                self._members_nursery = nursery
-                try:
-                    # One at a time, so members start in pytest's order and a
-                    # limited group does not hold a waiting task per member.
-                    for item in self.group.members:
-                        self._active += 1
-                        await nursery.start(self._run_member, item, name=item.nodeid)
-                        started.add(item)
-                    self._starting = False
-                    if self._active:
-                        await self._all_finished.wait()
-                except BaseException as exc:
-                    # Ctrl-C reaches this task only, at a checkpoint.
-                    interrupt = next(
-                        (e for e in _walk(exc) if isinstance(e, KeyboardInterrupt)), None
-                    )
-                    if interrupt is None:
-                        raise
-                    self.interrupt = self.interrupt or interrupt
-                    self.stop("the run was interrupted (KeyboardInterrupt)")
-        finally:
-            for item in self.group.members:
-                if item not in started:
-                    self.state.release(item)
+        async with trio.open_nursery() as nursery:
+            try:
+                # Members start in pytest's order; with a limit, each waits
+                # here for its slot, so a limited group holds no waiting task
+                # per member.
+                for item in self.group.members:
+                    if self.stop_reason is not None:
+                        break
+                    if self._limiter is not None:
+                        await self._limiter.acquire_on_behalf_of(item)
+                    self._unfinished += 1
+                    nursery.start_soon(self._run_member, item, name=item.nodeid)
+                self._spawning = False
+                if self._unfinished:
+                    await self._all_finished.wait()
+            except BaseException as exc:
+                # Ctrl-C reaches this task only, at a checkpoint.
+                interrupt = next((e for e in _walk(exc) if isinstance(e, KeyboardInterrupt)), None)
+                if interrupt is None:
+                    raise
+                self.interrupt = self.interrupt or interrupt
+                self.stop("the run was interrupted (KeyboardInterrupt)")
+        for item in self.group.members:
+            if item not in self._started:
+                self.state.release(item)
 
     def _warn(self, errors: list[BaseException]) -> None:
         for error in errors:
@@ -216,56 +215,47 @@ class GroupRun:
         """Cancel every running member (their teardowns still run) and start no more."""
         if self.stop_reason is None:
             self.stop_reason = reason
-        if self._members_nursery is not None:
-            self._members_nursery.cancel_scope.cancel()
         for member in self._running:
             member.cancel("stop")
 
-    async def _run_member(
-        self,
-        item: pytest.Function,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+    async def _run_member(self, item: pytest.Function) -> None:
         try:
-            limiter: AbstractAsyncContextManager[object] = (
-                self._limiter if self._limiter is not None else nullcontext()
-            )
-            async with limiter:
-                task_status.started()
-                if self.stop_reason is not None:
-                    # The group is stopping: like pytest, do not start more tests.
-                    self.state.release(item)
-                    return
-                member = MemberRun(self, item)
-                self._running.add(member)
-                self.summary.peak = max(self.summary.peak, len(self._running))
-                try:
-                    await member.run()
-                finally:
-                    self._running.discard(member)
-                # Published before the slot is released, so that a stop it
-                # causes is seen before the next member starts.
-                with self.capture.paused():
-                    if not member.dropped:
-                        member.result.publish()
-                        self.summary.add_member(item, member.result.report_list)
-                    member.warnings.publish(item)
-                self.logs.resume_live()
-                session = self.session
-                if session.shouldfail or session.shouldstop:
-                    self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
+            if self.stop_reason is not None:
+                # The group is stopping: like pytest, do not start more tests.
+                return
+            self._started.add(item)
+            member = MemberRun(self, item)
+            self._running.add(member)
+            self.summary.peak = max(self.summary.peak, len(self._running))
+            try:
+                await member.run()
+            finally:
+                self._running.discard(member)
+            # Published before the slot is released, so that a stop it causes
+            # is seen before the next member starts.
+            with self.capture.paused():
+                if not member.dropped:
+                    member.result.publish()
+                    self.summary.add_member(item, member.result.report_list)
+                member.warnings.publish(item)
+            self.logs.resume_live()
+            session = self.session
+            if session.shouldfail or session.shouldstop:
+                self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
         finally:
-            self._active -= 1
-            if self._active == 0 and not self._starting:
+            if self._limiter is not None:
+                self._limiter.release_on_behalf_of(item)
+            self._unfinished -= 1
+            if not self._unfinished and not self._spawning:
                 self._all_finished.set()
 
 
 class MemberRun:
     """One test's task: setup, call and teardown, each captured as an ``Outcome``.
 
-    The task is shielded: a group-wide stop reaches it only through
-    ``cancel``, so that its fixtures -- including async fixture tasks in its
-    own nursery -- are always torn down in order.
+    A group-wide stop reaches it only through ``cancel``, which cancels its
+    setup and call; its teardown -- including async fixture tasks in its own
+    nursery -- always runs, in order.
     """
 
     def __init__(self, run: GroupRun, item: pytest.Function) -> None:
@@ -320,18 +310,17 @@ class MemberRun:
         return PhaseClock(when)
 
     async def _run(self) -> None:
-        with trio.CancelScope(shield=True):
-            async with trio.open_nursery() as self.fixture_nursery:
-                clock = self._begin("setup")
-                with self._scope:
-                    if await self._phase(clock, self._setup):
-                        clock = self._begin("call")
-                        self.phase = "call"
-                        await self._phase(clock, self._call)
-                if self._scope.cancelled_caught:
-                    self._record(clock, outcome.Error(self._cancellation_error()))
-                self.phase = "teardown"
-                await self._teardown()
+        async with trio.open_nursery() as self.fixture_nursery:
+            clock = self._begin("setup")
+            with self._scope:
+                if await self._phase(clock, self._setup):
+                    clock = self._begin("call")
+                    self.phase = "call"
+                    await self._phase(clock, self._call)
+            if self._scope.cancelled_caught:
+                self._record(clock, outcome.Error(self._cancellation_error()))
+            self.phase = "teardown"
+            await self._teardown()
 
     async def _phase(self, clock: PhaseClock, step: Any) -> bool:
         """Run one phase; record its outcome unless it was cancelled (which propagates)."""
