@@ -548,3 +548,33 @@ def test_wider_scoped_coroutine_fixture_is_made_anew_for_each_group_run(
         """
     )
     pytester.runpytest().assert_outcomes(passed=5)
+
+
+def test_async_generator_fixture_requested_dynamically_in_setup_is_refused(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        async def server():
+            yield "address"
+
+        @pytest.fixture
+        def picks_at_runtime(request):
+            return request.getfixturevalue("server")
+
+        @pytest.mark.trio_group("g")
+        async def test_dynamic(picks_at_runtime):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*FixtureProtocolError: async fixture 'server' was requested with "
+            "request.getfixturevalue(); request it as an argument, a usefixtures mark or autouse"
+        ]
+    )

@@ -40,6 +40,18 @@ def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
+def uses_async_generator_fixtures(item: pytest.Function) -> bool:
+    """Whether any function-scoped fixture ``item`` may use is an async generator.
+
+    Only such a test needs a nursery of its own for its fixtures' tasks.
+    """
+    return any(
+        fixturedef.scope == "function" and inspect.isasyncgenfunction(fixturedef.func)
+        for fixturedefs in compat.item_fixturedefs(item).values()
+        for fixturedef in fixturedefs
+    )
+
+
 def teardown_timeout_error(argname: str, seconds: float) -> BaseException:
     return pytest.fail.Exception(
         f"Timeout: teardown of fixture {argname!r} exceeded the {seconds:g}s grace period"
@@ -136,6 +148,12 @@ class AsyncFixtures:
             # setup output is that test's; afterwards it belongs to no test.
             nursery, context, later = self._group_nursery, member.context.copy(), _no_member()
         else:
+            if member.fixture_nursery is None:
+                raise FixtureProtocolError(
+                    f"async fixture {fixturedef.argname!r} was requested with "
+                    "request.getfixturevalue(); request it as an argument, a usefixtures "
+                    "mark or autouse"
+                )
             nursery, context, later = member.fixture_nursery, member.context, None
         value = await nursery.start(self._run_generator, handle, func(**kwargs), context, later)
         fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))

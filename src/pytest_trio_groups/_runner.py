@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from . import _pytest_compat as compat
-from ._async_fixtures import AsyncFixtures, is_cancellation
+from ._async_fixtures import AsyncFixtures, is_cancellation, uses_async_generator_fixtures
 from ._capture import GroupCapture, MemberOutput
 from ._context import CURRENT_MEMBER
 from ._fixtures import SharedClones, fill_fixtures, isolate
@@ -280,6 +280,8 @@ class MemberRun:
         self.output = MemberOutput(pass_through=run.capture.pass_through)
         self.logs = MemberLogs(item, run.logs.plugin)
         self.warnings = MemberWarnings(item, run.warnings.base_filters)
+        #: Holds the test's async-generator fixtures (made only if it has any).
+        self.fixture_nursery: trio.Nursery | None = None
         self._crash: BaseException | None = None
         self._crash_recorded = False
         self._cancelled_tb: types.TracebackType | None = None
@@ -310,17 +312,23 @@ class MemberRun:
         return PhaseClock(when)
 
     async def _run(self) -> None:
+        if not uses_async_generator_fixtures(self.item):
+            await self._phases()
+            return
         async with trio.open_nursery() as self.fixture_nursery:
-            clock = self._begin("setup")
-            with self._scope:
-                if await self._phase(clock, self._setup):
-                    clock = self._begin("call")
-                    self.phase = "call"
-                    await self._phase(clock, self._call)
-            if self._scope.cancelled_caught:
-                self._record(clock, outcome.Error(self._cancellation_error()))
-            self.phase = "teardown"
-            await self._teardown()
+            await self._phases()
+
+    async def _phases(self) -> None:
+        clock = self._begin("setup")
+        with self._scope:
+            if await self._phase(clock, self._setup):
+                clock = self._begin("call")
+                self.phase = "call"
+                await self._phase(clock, self._call)
+        if self._scope.cancelled_caught:
+            self._record(clock, outcome.Error(self._cancellation_error()))
+        self.phase = "teardown"
+        await self._teardown()
 
     async def _phase(self, clock: PhaseClock, step: Any) -> bool:
         """Run one phase; record its outcome unless it was cancelled (which propagates)."""
