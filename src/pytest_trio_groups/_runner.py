@@ -188,6 +188,10 @@ class GroupRun:
                         await self._limiter.acquire_on_behalf_of(item)
                     self._unfinished += 1
                     nursery.start_soon(self._run_member, item, name=item.nodeid)
+                    # Let it start before spawning the next: a group of
+                    # thousands then does not hold thousands of tasks at once
+                    # unless they really run at the same time.
+                    await trio.lowlevel.checkpoint()
                 self._spawning = False
                 if self._unfinished:
                     await self._all_finished.wait()
