@@ -476,6 +476,10 @@ class Row:
         return self._median(lambda r: r.wall, self.collects)
 
     @property
+    def collect_cpu(self) -> float:
+        return self._median(lambda r: r.cpu, self.collects)
+
+    @property
     def warnings(self) -> int:
         return max((r.counts.get("warnings", 0) for r in self.runs), default=0)
 
@@ -567,7 +571,7 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
             targets.append(
                 Target(
                     "W1",
-                    f"{what}: {tg.wall:.2f} s vs 1.1 x ({SLEEP_SECONDS} s + {tg.collect:.2f} s) = {bound:.2f} s",
+                    f"{what}: {tg.wall:.3f} s vs 1.1 x ({SLEEP_SECONDS} s + {tg.collect:.3f} s) = {bound:.3f} s",
                     tg.wall <= bound,
                 )
             )
@@ -579,8 +583,8 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
                 targets.append(
                     Target(
                         "W1",
-                        f"W1: trio-groups no slower than any other contender: {tg.wall:.2f} s vs "
-                        f"fastest other {best.contender.name} {best.wall:.2f} s{note}",
+                        f"W1: trio-groups no slower than any other contender: {tg.wall:.3f} s vs "
+                        f"fastest other {best.contender.name} {best.wall:.3f} s{note}",
                         tg.wall <= best.wall,
                     )
                 )
@@ -588,7 +592,8 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
                 Target(
                     "W1",
                     f"W1: trio-groups CPU far below wall (CPU <= {FAR_BELOW:g} x wall): "
-                    f"{tg.cpu:.2f} s CPU vs {tg.wall:.2f} s wall ({tg.cpu / tg.wall:.0%})",
+                    f"{tg.cpu:.2f} s CPU vs {tg.wall:.2f} s wall ({tg.cpu / tg.wall:.0%}); "
+                    f"start-up and collection alone (collect-only run) use {tg.collect_cpu:.2f} s CPU",
                     tg.cpu <= FAR_BELOW * tg.wall,
                 )
             )
@@ -648,20 +653,25 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
 class Profile:
     workload: str
     n_tests: int
-    duration: float
-    samples: int
-    phases: list[tuple[str, float]]
-    by_self: list[tuple[str, float]]
-    plugin_inclusive: list[tuple[str, float]]
-    pyinstrument: str
+    pyinstrument: str = "?"
+    duration: float = 0.0
+    samples: int = 0
+    error: str | None = None
+    #: (label, share of all samples)
+    phases: list[tuple[str, float]] = field(default_factory=list)
+    packages: list[tuple[str, float]] = field(default_factory=list)
+    by_self: list[tuple[str, float]] = field(default_factory=list)
+    #: (file:function, inclusive share, share with no other plugin function below it)
+    plugin: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 _PHASES = (
     ("pytest_collection", "collection (pytest_collection)"),
-    ("pytest_runtestloop", "running tests (pytest_runtestloop)"),
+    ("pytest_runtestloop", "running the tests (pytest_runtestloop)"),
     ("pytest_sessionfinish", "session finish and summary"),
     ("pytest_terminal_summary", "session finish and summary"),
 )
+_PLUGIN = "pytest_trio_groups/"
 
 
 def _frame_name(ident: str, suite: Path) -> tuple[str, str]:
@@ -679,10 +689,50 @@ def _frame_name(ident: str, suite: Path) -> tuple[str, str]:
     return f"{path}:{name}", func
 
 
+def _package(name: str) -> str:
+    path = name.rsplit(":", 1)[0]
+    if path.startswith("<frozen"):
+        return "<frozen importlib> (imports)"
+    return path.split("/", 1)[0]
+
+
+def _summarise(records: list[tuple[list[str], float]], suite: Path, profile: Profile) -> None:
+    total = sum(seconds for _, seconds in records) or 1.0
+    phases: dict[str, float] = defaultdict(float)
+    packages: dict[str, float] = defaultdict(float)
+    self_time: dict[str, float] = defaultdict(float)
+    inclusive: dict[str, float] = defaultdict(float)
+    innermost: dict[str, float] = defaultdict(float)
+    for stack, seconds in records:
+        names = [_frame_name(ident, suite) for ident in stack]
+        funcs = {func for _, func in names}
+        phase = next((label for f, label in _PHASES if f in funcs), "start-up, plugins, imports")
+        phases[phase] += seconds
+        self_time[names[-1][0]] += seconds
+        # A builtin's time is charged to the package that called it.
+        package = next(
+            (_package(n) for n, _ in reversed(names) if _package(n) != "<built-in>"), "?"
+        )
+        packages[package] += seconds
+        plugin_frames = [n for n, _ in names if n.startswith(_PLUGIN)]
+        for name in set(plugin_frames):
+            inclusive[name] += seconds
+        if plugin_frames:
+            innermost[plugin_frames[-1]] += seconds
+
+    def top(table: dict[str, float], n: int) -> list[tuple[str, float]]:
+        return [(k, v / total) for k, v in sorted(table.items(), key=lambda kv: -kv[1])[:n]]
+
+    profile.phases = top(phases, 5)
+    profile.packages = top(packages, 8)
+    profile.by_self = top(self_time, 10)
+    profile.plugin = [(k, v, innermost[k] / total) for k, v in top(inclusive, 12)]
+
+
 def profile_trio_groups(workload: Workload, env: EnvInfo, quick: bool, tmp: Path) -> Profile:
     """One pyinstrument-profiled run of ``workload`` for trio-groups."""
-    _pip(env.python, ["--quiet", PYINSTRUMENT], ENVS / env.name / "pip.log")
     n_tests = workload.quick_n_tests if quick else workload.n_tests
+    profile = Profile(workload.key, n_tests)
     suite = write_suite(
         tmp / f"profile-{workload.key}",
         STYLES["trio-groups"],
@@ -691,52 +741,28 @@ def profile_trio_groups(workload: Workload, env: EnvInfo, quick: bool, tmp: Path
         group=workload.key.lower(),
     )
     session_file = tmp / f"profile-{workload.key}.pyisession"
-    cmd = [
-        str(env.python),
-        "-m",
-        "pyinstrument",
-        "-r",
-        "pyisession",
-        "-o",
-        str(session_file),
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        ".",
-    ]
-    subprocess.run(cmd, cwd=suite, env=child_env(), capture_output=True, check=True)
+    cmd = [str(env.python), "-m", "pyinstrument", "-r", "pyisession", "-o", str(session_file)]
+    cmd += ["-m", "pytest", "-q", "-p", "no:cacheprovider", "."]
+    try:
+        _pip(env.python, ["--quiet", PYINSTRUMENT], ENVS / env.name / "pip.log")
+        profile.pyinstrument = _installed(env.python).get("pyinstrument", "?")
+        # Like the timed runs: the test modules are compiled before the profile.
+        warm = run_pytest(env.python, ["--collect-only", "."], suite)
+        problem = check_run(warm, n_tests, collect_only=True)
+        if problem:
+            raise RuntimeError(problem)
+        result = subprocess.run(cmd, cwd=suite, env=child_env(), capture_output=True, text=True)
+        if result.returncode != 0 or not session_file.is_file():
+            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            raise RuntimeError(f"exit {result.returncode}: {' / '.join(tail)}")
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        profile.error = str(exc)
+        return profile
     data: dict[str, Any] = json.loads(session_file.read_text())
-    total = sum(t for _, t in data["frame_records"]) or 1.0
-    self_time: dict[str, float] = defaultdict(float)
-    inclusive: dict[str, float] = defaultdict(float)
-    phases: dict[str, float] = defaultdict(float)
-    for stack, seconds in data["frame_records"]:
-        names = [_frame_name(ident, suite) for ident in stack]
-        self_time[names[-1][0]] += seconds
-        for full in {full for full, _ in names if full.startswith("pytest_trio_groups/")}:
-            inclusive[full] += seconds
-        funcs = {func for _, func in names}
-        phase = next(
-            (label for func, label in _PHASES if func in funcs), "start-up, plugins, imports"
-        )
-        phases[phase] += seconds
-    version = _installed(env.python).get("pyinstrument", "?")
-
-    def top(table: dict[str, float], n: int) -> list[tuple[str, float]]:
-        return [(k, v / total) for k, v in sorted(table.items(), key=lambda kv: -kv[1])[:n]]
-
-    return Profile(
-        workload.key,
-        n_tests,
-        data["duration"],
-        data["sample_count"],
-        top(phases, 5),
-        top(self_time, 12),
-        top(inclusive, 10),
-        version,
-    )
+    profile.duration = data["duration"]
+    profile.samples = data["sample_count"]
+    _summarise(data["frame_records"], suite, profile)
+    return profile
 
 
 # --------------------------------------------------------------------------
@@ -829,6 +855,14 @@ def render(
         lines += [f"## {workload.key} — {workload.title} ({n} tests)", ""]
         lines += workload_table(wrows)
         lines.append("")
+        if workload.kind is Kind.SLEEP:
+            busy = [r.contender.name for r in wrows if r.ok and r.cpu >= 0.9 * r.wall]
+            lines += [
+                "Busy-waiting (CPU >= 90% of wall while the tests only wait): "
+                + (", ".join(busy) if busy else "none")
+                + ".",
+                "",
+            ]
     lines += ["## Targets", ""]
     for t in targets:
         mark = {True: "**met**", False: "**NOT met**", None: "**not judged**"}[t.met]
@@ -865,20 +899,22 @@ def render(
         "time by N / sample; their start-up and collection are multiplied too, so they slightly overstate.",
     ]
     for p in profiles:
+        lines += ["", f"## Where the time goes: trio-groups, {p.workload} ({p.n_tests} tests)", ""]
+        if p.error:
+            lines.append(f"The profiled run failed: {p.error}")
+            continue
         lines += [
+            f"One run under pyinstrument {p.pyinstrument}, {p.samples} samples over {p.duration:.2f} s. "
+            "The profiler slows the run down (most where calls are many and short): read shares, not "
+            "seconds. Shares are of all samples.",
             "",
-            f"## Where the time goes: trio-groups, {p.workload} ({p.n_tests} tests)",
+            "By phase: " + ", ".join(f"{label} {share:.0%}" for label, share in p.phases) + ".",
             "",
-            f"One run under pyinstrument {p.pyinstrument} ({p.samples} samples over {p.duration:.2f} s; "
-            "the profiler slows the run down, so read shares, not seconds).",
+            "By package of the running code (a builtin counts for its caller): "
+            + ", ".join(f"`{name}` {share:.0%}" for name, share in p.packages)
+            + ".",
             "",
-            "By phase:",
-            "",
-        ]
-        lines += [f"- {label}: {share:.0%}" for label, share in p.phases]
-        lines += [
-            "",
-            "Top functions by own (self) time:",
+            "Top functions by own time:",
             "",
             "| share | file:function |",
             "|--:|---|",
@@ -886,12 +922,13 @@ def render(
         lines += [f"| {share:.1%} | `{name}` |" for name, share in p.by_self]
         lines += [
             "",
-            "The plugin's functions by inclusive time:",
+            "The plugin's functions: inclusive share, and the share where it is the innermost "
+            "plugin frame (its own code plus the pytest, pluggy and trio code it calls):",
             "",
-            "| share | file:function |",
-            "|--:|---|",
+            "| inclusive | innermost | file:function |",
+            "|--:|--:|---|",
         ]
-        lines += [f"| {share:.1%} | `{name}` |" for name, share in p.plugin_inclusive]
+        lines += [f"| {inc:.1%} | {own:.1%} | `{name}` |" for name, inc, own in p.plugin]
     return "\n".join(lines) + "\n"
 
 
