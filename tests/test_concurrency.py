@@ -29,51 +29,36 @@ def test_members_overlap(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+# Eight members each hold a slot for a while; the last test reads how many
+# ran at once at most.
+LIMITED = """
+import pytest, trio
+
+RUNNING = []
+PEAK = []
+
+@pytest.mark.parametrize("n", range(8))
+@pytest.mark.trio_group("g", timeout=5)
+async def test_member(n):
+    RUNNING.append(n)
+    PEAK.append(len(RUNNING))
+    await trio.sleep(0.05)
+    RUNNING.remove(n)
+
+def test_peak():
+    assert max(PEAK) == {peak}, PEAK
+"""
+
+
 def test_limit_bounds_how_many_run_at_once(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
-        import pytest, trio
-
-        RUNNING = []
-        PEAK = []
-
-        @pytest.mark.parametrize("n", range(8))
-        @pytest.mark.trio_group("g", timeout=5)
-        async def test_member(n):
-            RUNNING.append(n)
-            PEAK.append(len(RUNNING))
-            await trio.sleep(0.05)
-            RUNNING.remove(n)
-
-        def test_peak():
-            assert max(PEAK) == 2, PEAK
-        """
-    )
+    pytester.makepyfile(LIMITED.format(peak=2))
     result = pytester.runpytest("--trio-group-limit=2")
     result.assert_outcomes(passed=9)
 
 
 def test_limit_from_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ntrio_group_limit = 3\n")
-    pytester.makepyfile(
-        """
-        import pytest, trio
-
-        RUNNING = []
-        PEAK = []
-
-        @pytest.mark.parametrize("n", range(8))
-        @pytest.mark.trio_group("g")
-        async def test_member(n):
-            RUNNING.append(n)
-            PEAK.append(len(RUNNING))
-            await trio.sleep(0.05)
-            RUNNING.remove(n)
-
-        def test_peak():
-            assert max(PEAK) == 3, PEAK
-        """
-    )
+    pytester.makepyfile(LIMITED.format(peak=3))
     pytester.runpytest().assert_outcomes(passed=9)
 
 

@@ -24,7 +24,6 @@ def test_fixture_internals(pytester: pytest.Pytester) -> None:
             item = request.node
             table = compat.item_fixturedefs(item)
             assert set(table) >= {"base", "top"}
-            assert compat.request_fixturedefs(item) is not None
             assert compat.test_argnames(item) == ("request", "top")
             assert compat.top_request(item) is request or compat.top_request(item).node is item
             assert compat.pyfuncitem(request) is item

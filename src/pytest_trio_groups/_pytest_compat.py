@@ -20,23 +20,10 @@ from _pytest.runner import CallInfo, check_interactive_exception
 if TYPE_CHECKING:
     from _pytest.runner import SetupState
 
-PYTEST_9 = int(pytest.__version__.split(".")[0]) >= 9
+# Re-exported: pytest's own names, used as they are.
+__all__ = ["FixtureDef", "check_interactive_exception"]
 
-__all__ = [
-    "FixtureDef",
-    "check_interactive_exception",
-    "clone_fixturedef",
-    "conftests_not_for",
-    "fixture_manager",
-    "item_fixturedefs",
-    "make_call_info",
-    "make_skip",
-    "request_fixturedefs",
-    "set_request_fixturedefs",
-    "set_setup_state",
-    "setup_state",
-    "test_argnames",
-]
+PYTEST_9 = int(pytest.__version__.split(".")[0]) >= 9
 
 Phase = Literal["setup", "call", "teardown"]
 
@@ -99,11 +86,6 @@ def test_argnames(item: pytest.Function) -> tuple[str, ...]:
     return item._fixtureinfo.argnames
 
 
-def request_fixturedefs(item: pytest.Function) -> Mapping[str, Sequence[FixtureDef[Any]]]:
-    """The fixture lookup table of the item's top request (pytest 8.4, 9.2)."""
-    return item._request._arg2fixturedefs
-
-
 def set_request_fixturedefs(
     item: pytest.Function, table: Mapping[str, Sequence[FixtureDef[Any]]]
 ) -> None:
@@ -143,9 +125,6 @@ def conftests_not_for(item: pytest.Item) -> set[types.ModuleType]:
 def node_chain(item: pytest.Item) -> list[Any]:
     """``item.listchain()``: the session down to the item (public, typed loosely)."""
     return cast("list[Any]", item.listchain())
-
-
-FinalizerList = list[Callable[[], object]]
 
 
 def test_outcome_types() -> tuple[type[BaseException], ...]:
