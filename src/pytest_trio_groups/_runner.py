@@ -142,6 +142,7 @@ class GroupRun:
         """Run the group to completion; re-raise an interrupt once all is torn down."""
         self.capture.install()
         self.logs.install()
+        self.warnings.install()
         start = time.perf_counter()
         try:
             trio.run(
@@ -151,6 +152,7 @@ class GroupRun:
             )
         finally:
             self.summary.wall = time.perf_counter() - start
+            self.warnings.uninstall()
             self.logs.uninstall()
             self.capture.uninstall()
         if self.interrupt is not None:
@@ -283,7 +285,7 @@ class MemberRun:
         self._setup_hook, self._call_hook, self._teardown_hook = run.hooks.for_item(item)
         self.output = MemberOutput(pass_through=run.capture.pass_through)
         self.logs = MemberLogs(item, run.logs.plugin)
-        self.warnings = MemberWarnings(item, run.warnings.base_filters)
+        self.warnings = MemberWarnings(item, run.warnings.group_state)
         #: Holds the test's async-generator fixtures (made only if it has any).
         self.fixture_nursery: trio.Nursery | None = None
         self._crash: BaseException | None = None

@@ -26,11 +26,11 @@ def _mark_filters(item: pytest.Item) -> list[Any]:
 
 
 class _State:
-    """The process-wide ``warnings`` state one test sees."""
+    """The process-wide ``warnings`` state: filters and the recording hooks."""
 
     __slots__ = ("filters", "impl", "showwarning")
 
-    def __init__(self, filters: list[Any], impl: Any, showwarning: Any) -> None:
+    def __init__(self, filters: Any, impl: Any, showwarning: Any) -> None:
         self.filters = filters
         self.impl = impl
         self.showwarning = showwarning
@@ -38,29 +38,40 @@ class _State:
     @classmethod
     def current(cls) -> _State:
         return cls(
-            list(warnings.filters),
+            warnings.filters,
             warnings._showwarnmsg_impl,  # type: ignore[attr-defined]
             warnings.showwarning,
         )
 
+    def is_current(self) -> bool:
+        return (
+            warnings.filters is self.filters
+            and warnings._showwarnmsg_impl is self.impl  # type: ignore[attr-defined]
+            and warnings.showwarning is self.showwarning
+        )
+
     def apply(self) -> None:
+        changed_filters = warnings.filters is not self.filters
         warnings.filters = self.filters
         warnings._showwarnmsg_impl = self.impl  # type: ignore[attr-defined]
         warnings.showwarning = self.showwarning
-        _filters_mutated()
+        if changed_filters:
+            _filters_mutated()
 
 
 class MemberWarnings:
-    """The warnings one test raised, recorded under its own filters."""
+    """The warnings one test raised, and the ``warnings`` state it set up, if any."""
 
-    def __init__(self, item: pytest.Item, base_filters: list[Any]) -> None:
-        own = _mark_filters(item)
+    def __init__(self, item: pytest.Item, group_state: _State) -> None:
         self.log: list[warnings.WarningMessage] = []
-        self.state = _State(
-            own + [f for f in base_filters if f not in own],
-            self.log.append,
-            warnings._showwarning_orig,  # type: ignore[attr-defined]
-        )
+        own = _mark_filters(item)
+        #: ``None`` while the test uses the group's state (most of the time);
+        #: its own while it has ``filterwarnings`` marks or is inside
+        #: ``pytest.warns``, ``recwarn`` or ``warnings.catch_warnings``.
+        self.state: _State | None = None
+        if own:
+            filters = own + [f for f in group_state.filters if f not in own]
+            self.state = _State(filters, group_state.impl, group_state.showwarning)
 
     def publish(self, item: pytest.Item) -> None:
         """Report the warnings as pytest's warnings plugin would, under this test's nodeid."""
@@ -80,23 +91,43 @@ class WarningsSwitcher(trio.abc.Instrument):
     """Gives each member's tasks that member's ``warnings`` state, step by step.
 
     ``warnings`` filters and the recording hook are process-wide; tasks of
-    concurrent tests interleave at every ``await``. Swapping the state in
-    before and out after each step of a member's task makes ``recwarn``,
-    ``pytest.warns`` and ``filterwarnings`` marks behave per test.
+    concurrent tests interleave at every ``await``. While a group runs, a
+    warning is recorded for the test whose task (or thread) raised it. A
+    test that changes the state -- ``filterwarnings`` marks, ``recwarn``,
+    ``pytest.warns`` -- has it swapped in before each step of its tasks and
+    out after, so those behave per test.
     """
 
     def __init__(self, first_member: pytest.Item) -> None:
-        self._outer = _State.current()
+        self._saved = _State.current()
         first = _mark_filters(first_member)
         # pytest applied the first member's marks for the whole group; take
         # them out so that every member starts from the configured filters.
-        self.base_filters = [f for f in self._outer.filters if f not in first]
+        self.group_state = _State(
+            [f for f in self._saved.filters if f not in first],
+            self._record,
+            warnings._showwarning_orig,  # type: ignore[attr-defined]
+        )
         self._current: MemberWarnings | None = None
+
+    def _record(self, message: warnings.WarningMessage) -> None:
+        member = CURRENT_MEMBER.get(None)
+        if member is None:
+            self._saved.impl(message)
+        else:
+            member.warnings.log.append(message)
+
+    def install(self) -> None:
+        self.group_state.apply()
+
+    def uninstall(self) -> None:
+        self._saved.apply()
 
     def enter(self, warnings_of: MemberWarnings) -> None:
         """A member's task starts being that member's, in the middle of a step."""
         self._current = warnings_of
-        warnings_of.state.apply()
+        if warnings_of.state is not None:
+            warnings_of.state.apply()
 
     def leave(self) -> None:
         """The member's task is done with it, in the middle of a step."""
@@ -112,5 +143,8 @@ class WarningsSwitcher(trio.abc.Instrument):
         if current is None:
             return
         self._current = None
-        current.state = _State.current()
-        self._outer.apply()
+        if self.group_state.is_current():
+            current.state = None
+        else:
+            current.state = _State.current()
+            self.group_state.apply()
