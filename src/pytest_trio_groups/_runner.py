@@ -28,7 +28,8 @@ from ._pytest_compat import Phase
 from ._reporting import PhaseClock, TestOutcome
 from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
 from ._summary import GroupSummary
-from ._warnings import MemberWarnings, WarningsSwitcher
+from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, plugin_states
+from ._warnings import MemberWarnings, WarningsState
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -124,7 +125,14 @@ class GroupRun:
         self.summary = GroupSummary(group.label)
         self.capture = GroupCapture(session.config)
         self.logs = GroupLogs(session.config)
-        self.warnings = WarningsSwitcher(group.members[0])
+        self.warnings = WarningsState(group.members[0])
+        self.task_state = TaskStateSwitcher(
+            [
+                self.warnings,
+                CurrentTestVar(),
+                *plugin_states(session.config, group.members[0]),
+            ]
+        )
         self._limiter = trio.CapacityLimiter(settings.limit) if settings.limit else None
         self._running: set[MemberRun] = set()
         self._started: set[pytest.Function] = set()
@@ -142,17 +150,17 @@ class GroupRun:
         """Run the group to completion; re-raise an interrupt once all is torn down."""
         self.capture.install()
         self.logs.install()
-        self.warnings.install()
+        self.task_state.install()
         start = time.perf_counter()
         try:
             trio.run(
                 self._main,
                 restrict_keyboard_interrupt_to_checkpoints=True,
-                instruments=[self.warnings],
+                instruments=[self.task_state],
             )
         finally:
             self.summary.wall = time.perf_counter() - start
-            self.warnings.uninstall()
+            self.task_state.uninstall()
             self.logs.uninstall()
             self.capture.uninstall()
         if self.interrupt is not None:
@@ -269,7 +277,9 @@ class MemberRun:
         self.item = item
         self.timeout = item.stash[SPEC_KEY].timeout
         self.result = TestOutcome(item)
-        self.phase = "setup"
+        self.phase: Phase = "setup"
+        #: ``PYTEST_CURRENT_TEST`` while this test's code runs.
+        self.current_test = current_test_value(item, "setup")
         assert run.async_fixtures is not None
         self.async_fixtures = run.async_fixtures
         #: Around setup and call: the deadline, and cancelled by ``cancel``.
@@ -306,14 +316,17 @@ class MemberRun:
 
     async def run(self) -> None:
         token = CURRENT_MEMBER.set(self)
-        self.run_.warnings.enter(self.warnings)
+        self.run_.task_state.enter(self)
         try:
             await self._run()
         finally:
-            self.run_.warnings.leave()
+            self.run_.task_state.leave(self)
             CURRENT_MEMBER.reset(token)
 
     def _begin(self, when: Phase) -> PhaseClock:
+        self.phase = when
+        self.current_test = current_test_value(self.item, when)
+        self.run_.task_state.phase_began(self)
         self.logs.begin(when)
         return PhaseClock(when)
 
@@ -329,11 +342,9 @@ class MemberRun:
         with self._scope:
             if await self._phase(clock, self._setup):
                 clock = self._begin("call")
-                self.phase = "call"
                 await self._phase(clock, self._call)
         if self._scope.cancelled_caught:
             self._record(clock, outcome.Error(self._cancellation_error()))
-        self.phase = "teardown"
         await self._teardown()
 
     async def _phase(self, clock: PhaseClock, step: Any) -> bool:

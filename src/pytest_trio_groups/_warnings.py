@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import trio
 
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
+from ._task_state import TaskState
+
+if TYPE_CHECKING:
+    from ._runner import MemberRun
 
 # The state ``warnings.catch_warnings`` saves and restores (CPython 3.10-3.13).
 _filters_mutated = getattr(warnings, "_filters_mutated", lambda: None)
@@ -87,7 +90,7 @@ class MemberWarnings:
         self.log.clear()
 
 
-class WarningsSwitcher(trio.abc.Instrument):
+class WarningsState(TaskState):
     """Gives each member's tasks that member's ``warnings`` state, step by step.
 
     ``warnings`` filters and the recording hook are process-wide; tasks of
@@ -95,8 +98,12 @@ class WarningsSwitcher(trio.abc.Instrument):
     warning is recorded for the test whose task (or thread) raised it. A
     test that changes the state -- ``filterwarnings`` marks, ``recwarn``,
     ``pytest.warns`` -- has it swapped in before each step of its tasks and
-    out after, so those behave per test.
+    out after, so those behave per test; the others cost no swap at all.
     """
+
+    #: Between steps the group's state is in place, so that threads and
+    #: tasks of no member never see one member's filters.
+    restore_after_step = True
 
     def __init__(self, first_member: pytest.Item) -> None:
         self._saved = _State.current()
@@ -123,22 +130,12 @@ class WarningsSwitcher(trio.abc.Instrument):
     def uninstall(self) -> None:
         self._saved.apply()
 
-    def enter(self, warnings_of: MemberWarnings) -> None:
-        """A member's task starts being that member's, in the middle of a step."""
-        self._current = warnings_of
-        if warnings_of.state is not None:
-            warnings_of.state.apply()
-
-    def leave(self) -> None:
-        """The member's task is done with it, in the middle of a step."""
-        self.after_task_step(None)
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        member = task.context.get(CURRENT_MEMBER)
+    def switch(self, member: MemberRun | None) -> None:
         if member is not None:
-            self.enter(member.warnings)
-
-    def after_task_step(self, task: trio.lowlevel.Task | None) -> None:
+            self._current = member.warnings
+            if member.warnings.state is not None:
+                member.warnings.state.apply()
+            return
         current = self._current
         if current is None:
             return

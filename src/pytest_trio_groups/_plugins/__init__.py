@@ -1,0 +1,1 @@
+"""Support for other pytest plugins: one module per plugin, imported only when it is active."""
