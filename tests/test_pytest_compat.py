@@ -103,3 +103,29 @@ def test_global_capture_internals(pytester: pytest.Pytester, method: str, count:
         """
     )
     pytester.runpytest(f"--capture={method}").assert_outcomes(passed=1)
+
+
+def test_monkeypatch_undo_records(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import os, types
+        import pytest
+        from pytest_trio_groups import _pytest_compat as compat
+
+        def test_records(monkeypatch):
+            target = types.SimpleNamespace(present=1)
+            mapping = {"present": 1}
+            monkeypatch.setattr(target, "present", 2)
+            monkeypatch.setattr(target, "missing", 2, raising=False)
+            monkeypatch.setitem(mapping, "missing", 2)
+            monkeypatch.setenv("PYTEST_TRIO_GROUPS_PIN", "x")
+            attributes, items = compat.monkeypatch_undo_records(monkeypatch)
+            notset = compat.monkeypatch_notset()
+            assert attributes == [(target, "present", 1), (target, "missing", notset)]
+            assert items[0] == (mapping, "missing", notset)
+            assert items[1][:2] == (os.environ, "PYTEST_TRIO_GROUPS_PIN")
+            monkeypatch.undo()
+            assert compat.monkeypatch_undo_records(monkeypatch) == ([], [])
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -263,3 +263,25 @@ def parse_warning_filter(arg: str) -> tuple[Any, ...]:
     from _pytest.config import parse_warning_filter as parse
 
     return tuple(parse(arg, escape=False))
+
+
+def monkeypatch_undo_records(mp: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
+    """What ``mp.undo()`` will put back: ``(obj, name, old)`` attribute and
+    ``(mapping, key, old)`` item records, oldest first.
+
+    ``MonkeyPatch._setattr`` and ``._setitem`` (pytest 8.4, 9.2); ``setenv``
+    and ``delenv`` record into ``_setitem`` with ``os.environ``.
+    """
+    return mp._setattr, mp._setitem
+
+
+def monkeypatch_notset() -> object:
+    """The ``old`` of an undo record for a target that did not exist.
+
+    ``_pytest.monkeypatch.notset`` on pytest 8.4; ``NOTSET``, imported there
+    from ``_pytest.compat``, on pytest 9.2.
+    """
+    from _pytest import monkeypatch
+
+    notset = getattr(monkeypatch, "notset", None)
+    return monkeypatch.NOTSET if notset is None else notset  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
 from ._logs import GroupLogs, MemberLogs
 from ._options import Settings
+from ._patches import PatchGuard
 from ._pytest_compat import Phase
 from ._reporting import PhaseClock, TestOutcome
 from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
@@ -125,6 +126,7 @@ class GroupRun:
         self.summary = GroupSummary(group.label)
         self.capture = GroupCapture(session.config)
         self.logs = GroupLogs(session.config)
+        self.patches = PatchGuard(group.label)
         self.warnings = WarningsState(group.members[0])
         self.task_state = TaskStateSwitcher(
             [
@@ -151,6 +153,7 @@ class GroupRun:
         self.capture.install()
         self.logs.install()
         self.task_state.install()
+        self.patches.install()
         start = time.perf_counter()
         try:
             trio.run(
@@ -160,9 +163,11 @@ class GroupRun:
             )
         finally:
             self.summary.wall = time.perf_counter() - start
+            self.patches.uninstall()
             self.task_state.uninstall()
             self.logs.uninstall()
             self.capture.uninstall()
+            self.patches.restore(report_to=self.group.members[0])
         if self.interrupt is not None:
             raise self.interrupt
 

@@ -1,0 +1,273 @@
+"""Nothing members patch with monkeypatch or unittest.mock outlives their group."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+import warnings
+from collections.abc import Callable, Hashable
+from functools import partial
+from typing import Any
+
+import pytest
+
+from . import _pytest_compat as compat
+from ._context import CURRENT_MEMBER
+
+_ABSENT: Any = type("_Absent", (), {"__repr__": lambda self: "<absent>"})()
+
+
+def _same(before: object, after: object) -> bool:
+    """Whether two reads of a target show the same value.
+
+    Bound methods and environment strings are made anew on each read, so
+    they compare by equality; everything else by identity (what an undo
+    puts back is the very object it saved).
+    """
+    if before is after:
+        return True
+    if type(before) is type(after) and isinstance(before, (types.MethodType, str, bytes)):
+        return bool(before == after)
+    return False
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    if isinstance(obj, type):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return f"<{type(obj).__name__} object at {id(obj):#x}>"
+
+
+class _Target:
+    """One thing members patched: how to read it, and how to put back its value from before."""
+
+    def __init__(self, name: str, read: Callable[[], object], restore: Callable[[], None]) -> None:
+        self.name = name
+        self.read = read
+        self.restore = restore
+        self.members: list[str] = []
+        #: Patchers (MonkeyPatch or mock patch objects) whose patch of it is not undone.
+        self.held_by: set[int] = set()
+
+
+def _attribute(obj: object, name: str, saved: object) -> _Target:
+    def read() -> object:
+        try:
+            return getattr(obj, name, _ABSENT)
+        except Exception:
+            return _ABSENT
+
+    def restore() -> None:
+        if saved is _ABSENT:
+            try:
+                delattr(obj, name)
+            except AttributeError:
+                pass
+        else:
+            setattr(obj, name, saved)
+
+    return _Target(f"{_describe(obj)}.{name}", read, restore)
+
+
+def _item(mapping: Any, key: object, saved: object) -> _Target:
+    def restore() -> None:
+        if saved is _ABSENT:
+            mapping.pop(key, None)
+        else:
+            mapping[key] = saved
+
+    where = "os.environ" if mapping is os.environ else _describe(mapping)
+    return _Target(f"{where}[{key!r}]", lambda: mapping.get(key, _ABSENT), restore)
+
+
+def _cwd(saved: str) -> _Target:
+    return _Target("the current directory", os.getcwd, lambda: os.chdir(saved))
+
+
+def _sys_path(saved: list[str]) -> _Target:
+    def restore() -> None:
+        sys.path[:] = saved
+
+    return _Target("sys.path", lambda: list(sys.path), restore)
+
+
+class PatchGuard:
+    """Records, while a group runs, the first value of every target its members patch.
+
+    The entry points of ``pytest.MonkeyPatch`` and ``unittest.mock``'s
+    patchers are wrapped for the group's run. Each patcher saves the value
+    it found and puts it back on undo; when overlapping tests' undos do not
+    nest (A patches, B patches over A, A undoes, B undoes) B puts A's patch
+    back for good. After the group, every target whose patchers were all
+    undone is set back to the value it had before the first patch; if that
+    changed anything, a warning names the target and the tests.
+    """
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._targets: dict[Hashable, _Target] = {}
+        self._held: dict[int, tuple[object, list[_Target]]] = {}
+        self._wrapped: list[tuple[type, str, Any]] = []
+
+    # -- recording ------------------------------------------------------------
+
+    def _record(self, patcher: object, key: Hashable, make: Callable[[], _Target]) -> None:
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = make()
+        member = CURRENT_MEMBER.get(None)
+        if member is not None and member.item.nodeid not in target.members:
+            target.members.append(member.item.nodeid)
+        if id(patcher) not in target.held_by:
+            target.held_by.add(id(patcher))
+            self._held.setdefault(id(patcher), (patcher, []))[1].append(target)
+
+    def _release(self, patcher: object) -> None:
+        _, targets = self._held.pop(id(patcher), (None, []))
+        for target in targets:
+            target.held_by.discard(id(patcher))
+
+    def _recorded_by_monkeypatch(self, mp: Any, attributes: int, items: int) -> None:
+        set_attributes, set_items = compat.monkeypatch_undo_records(mp)
+        notset = compat.monkeypatch_notset()
+        for obj, name, old in set_attributes[attributes:]:
+            saved = _ABSENT if old is notset else old
+            self._record(mp, ("attr", id(obj), name), partial(_attribute, obj, name, saved))
+        for mapping, key, old in set_items[items:]:
+            saved = _ABSENT if old is notset else old
+            self._record(mp, ("item", id(mapping), key), partial(_item, mapping, key, saved))
+
+    # -- wrapping the patchers' entry points -----------------------------------
+
+    def _wrap(self, cls: type, name: str, make: Callable[[Any], Any]) -> None:
+        original = cls.__dict__[name]
+        self._wrapped.append((cls, name, original))
+        setattr(cls, name, make(original))
+
+    def install(self) -> None:
+        """Wrap the patchers' entry points for the group's run."""
+        guard = self
+
+        def counting(original: Any) -> Any:
+            def wrapper(mp: Any, *args: Any, **kwargs: Any) -> Any:
+                set_attributes, set_items = compat.monkeypatch_undo_records(mp)
+                attributes, items = len(set_attributes), len(set_items)
+                try:
+                    return original(mp, *args, **kwargs)
+                finally:
+                    guard._recorded_by_monkeypatch(mp, attributes, items)
+
+            return wrapper
+
+        def chdir(original: Any) -> Any:
+            def wrapper(mp: Any, *args: Any, **kwargs: Any) -> Any:
+                saved = os.getcwd()
+                result = original(mp, *args, **kwargs)
+                guard._record(mp, ("cwd",), partial(_cwd, saved))
+                return result
+
+            return wrapper
+
+        def syspath_prepend(original: Any) -> Any:
+            def wrapper(mp: Any, *args: Any, **kwargs: Any) -> Any:
+                saved = list(sys.path)
+                result = original(mp, *args, **kwargs)
+                guard._record(mp, ("sys.path",), partial(_sys_path, saved))
+                return result
+
+            return wrapper
+
+        def undo(original: Any) -> Any:
+            def wrapper(patcher: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return original(patcher, *args, **kwargs)
+                finally:
+                    guard._release(patcher)
+
+            return wrapper
+
+        monkeypatch = pytest.MonkeyPatch
+        for name in ("setattr", "delattr", "setitem", "delitem"):
+            self._wrap(monkeypatch, name, counting)
+        self._wrap(monkeypatch, "chdir", chdir)
+        self._wrap(monkeypatch, "syspath_prepend", syspath_prepend)
+        self._wrap(monkeypatch, "undo", undo)
+
+        # Only when something already uses it: nothing to guard otherwise.
+        mock: Any = sys.modules.get("unittest.mock")
+        if mock is not None:
+            # Every patch, patch.object, patch.multiple and pytest-mock's
+            # mocker.patch goes through ``_patch.__enter__``/``__exit__``
+            # (``start``/``stop`` call them); ``getter`` and ``attribute``
+            # name the target (CPython 3.10 - 3.13).
+            patch_class = mock._patch
+
+            def enter(original: Any) -> Any:
+                def wrapper(patcher: Any) -> Any:
+                    # What mock's own undo puts back: the target's own entry, if any.
+                    target, name = patcher.getter(), patcher.attribute
+                    own = getattr(target, "__dict__", None)
+                    saved = (
+                        getattr(target, name, _ABSENT) if own is None else own.get(name, _ABSENT)
+                    )
+                    result = original(patcher)
+                    key = ("attr", id(target), name)
+                    guard._record(patcher, key, partial(_attribute, target, name, saved))
+                    return result
+
+                return wrapper
+
+            self._wrap(patch_class, "__enter__", enter)
+            self._wrap(patch_class, "__exit__", undo)
+
+    def uninstall(self) -> None:
+        """Give the patchers back their own entry points."""
+        for cls, name, original in reversed(self._wrapped):
+            setattr(cls, name, original)
+        self._wrapped.clear()
+
+    # -- after the group -------------------------------------------------------
+
+    def restore(self, report_to: pytest.Item) -> None:
+        """Put back what the group's undos did not, and warn about each such target.
+
+        Targets still held by a patcher that was never undone -- a
+        wider-scoped fixture that outlives the group -- are left alone.
+        """
+        for target in self._targets.values():
+            if target.held_by:
+                continue
+            before = target.read()
+            target.restore()
+            if not _same(before, target.read()):
+                self._warn(target, report_to)
+        self._targets.clear()
+        self._held.clear()
+
+    def _warn(self, target: _Target, report_to: pytest.Item) -> None:
+        by = ", ".join(target.members) or "code that belongs to no test"
+        message = pytest.PytestWarning(
+            f"{self._label}: {target.name} was still patched after the group ended "
+            f"(patched by {by}, whose undos did not nest); "
+            "restored to its value from before the group"
+        )
+        path, line, _ = report_to.reportinfo()
+        # Shown at the group's first member, which pytest reports it under.
+        filename, lineno = str(path), (line or 0) + 1
+        try:
+            warnings.warn_explicit(message, type(message), filename, lineno)
+        except Warning:
+            # An "error" filter, but every test of the group is reported
+            # already: shown as the warning it is.
+            report_to.ihook.pytest_warning_recorded.call_historic(
+                kwargs={
+                    "warning_message": warnings.WarningMessage(
+                        message, type(message), filename, lineno
+                    ),
+                    "nodeid": report_to.nodeid,
+                    "when": "runtest",
+                    "location": None,
+                }
+            )

@@ -1,0 +1,140 @@
+"""Nothing a member patches with monkeypatch or unittest.mock outlives its group (P6)."""
+
+from __future__ import annotations
+
+import pytest
+
+SETTINGS = """
+MODE = "original"
+
+def connect():
+    return "real connection"
+"""
+
+CONFTEST = """
+import pytest, trio
+
+A_PATCHED = trio.Event()
+B_PATCHED = trio.Event()
+A_DONE = trio.Event()
+
+@pytest.fixture
+def a_done():
+    # Set up before monkeypatch and mocker, so torn down after their undos.
+    yield
+    A_DONE.set()
+"""
+
+# test_a patches, test_b patches over it, test_a ends and undoes, then
+# test_b undoes: each undo puts back what it found, so test_a's patches come
+# back for good.
+OVERLAPPING = """
+import os, sys, pytest
+from unittest import mock
+import settings
+from conftest import A_PATCHED, B_PATCHED, A_DONE
+
+def patch_all(name, monkeypatch, mocker, tmp_path):
+    monkeypatch.setenv("APP_MODE", name)
+    monkeypatch.setattr(settings, "MODE", name)
+    mocker.patch.object(settings, "connect", return_value=f"fake {name}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+@pytest.mark.trio_group("g")
+async def test_a(a_done, monkeypatch, mocker, tmp_path):
+    patch_all("a", monkeypatch, mocker, tmp_path)
+    A_PATCHED.set()
+    await B_PATCHED.wait()
+
+@pytest.mark.trio_group("g")
+async def test_b(monkeypatch, mocker, tmp_path):
+    await A_PATCHED.wait()
+    patch_all("b", monkeypatch, mocker, tmp_path)
+    with mock.patch("settings.MODE", "b, nested"):
+        assert settings.MODE == "b, nested"
+    B_PATCHED.set()
+    await A_DONE.wait()
+
+def test_after_the_group(pytestconfig):
+    assert "APP_MODE" not in os.environ
+    assert settings.MODE == "original"
+    assert settings.connect() == "real connection"
+    assert os.getcwd() == str(pytestconfig.rootpath)
+    assert not any(path.endswith(("test_a0", "test_b0")) for path in sys.path)
+"""
+
+
+def _leftover(target: str) -> str:
+    target = target.replace("[", "[[]")
+    return (
+        f"*test_overlap.py:*: PytestWarning: trio_group 'g': {target} was still patched after the group ended "
+        "(patched by test_overlap.py::test_a, test_overlap.py::test_b, whose undos did not "
+        "nest); restored to its value from before the group"
+    )
+
+
+LEFTOVERS = [
+    "os.environ['APP_MODE']",
+    "settings.MODE",
+    "settings.connect",
+    "the current directory",
+    "sys.path",
+]
+
+
+def test_patches_of_overlapping_members_are_undone_after_the_group(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(settings=SETTINGS, test_overlap=OVERLAPPING)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, warnings=len(LEFTOVERS))
+    result.stdout.fnmatch_lines(["*warnings summary*", "test_overlap.py::test_a"])
+    for target in LEFTOVERS:
+        result.stdout.fnmatch_lines([_leftover(target)])
+
+
+def test_leftover_warning_under_an_error_filter_is_still_a_warning(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(settings=SETTINGS, test_overlap=OVERLAPPING)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error::pytest.PytestWarning")
+    result.assert_outcomes(passed=3, warnings=len(LEFTOVERS))
+    result.stdout.fnmatch_lines([_leftover("os.environ['APP_MODE']")])
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_nested_patches_and_a_wider_fixtures_patch_are_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        settings=SETTINGS,
+        test_nested="""
+        import os, pytest, trio
+        import settings
+
+        @pytest.fixture(scope="module")
+        def feature():
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(settings, "MODE", "module-wide")
+                yield
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_member(n, feature, monkeypatch, mocker):
+            monkeypatch.setenv("APP_MODE", str(n))
+            mocker.patch.object(settings, "connect")
+            monkeypatch.setattr(settings, "MODE", f"member {n}")
+            await trio.lowlevel.checkpoint()
+
+        def test_module_fixture_still_applies(feature):
+            assert settings.MODE == "module-wide"
+            assert settings.connect() == "real connection"
+            assert "APP_MODE" not in os.environ
+        """,
+    )
+    # Members start and end in order here, so their undos nest.
+    result = pytester.runpytest("-p", "no:cacheprovider", "--trio-group-limit=1")
+    result.assert_outcomes(passed=4, warnings=0)
