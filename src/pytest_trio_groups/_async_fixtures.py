@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextvars
 import inspect
 import sys
-from collections.abc import AsyncGenerator, Callable
+import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import outcome
 import pytest
 import trio
 
@@ -17,9 +19,10 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
-from ._fixtures import AwaitFixture
+from ._fixtures import AwaitFixture, is_per_test
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
+from ._tracebacks import located_at, user_frames
 
 if TYPE_CHECKING:
     from ._runner import MemberRun as Member
@@ -35,6 +38,11 @@ class FixtureProtocolError(Exception):
     __module__ = "pytest_trio_groups"
 
 
+def _protocol_error(message: str, fixture_code: types.CodeType) -> FixtureProtocolError:
+    """The error, shown at the fixture's definition: the fixture may have no frame left."""
+    return located_at(FixtureProtocolError(message), fixture_code)
+
+
 def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
     func = fixturedef.func
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
@@ -46,7 +54,7 @@ def uses_async_generator_fixtures(item: pytest.Function) -> bool:
     Only such a test needs a nursery of its own for its fixtures' tasks.
     """
     return any(
-        fixturedef.scope == "function" and inspect.isasyncgenfunction(fixturedef.func)
+        is_per_test(fixturedef, item) and inspect.isasyncgenfunction(fixturedef.func)
         for fixturedefs in compat.item_fixturedefs(item).values()
         for fixturedef in fixturedefs
     )
@@ -68,7 +76,13 @@ class _FixtureTask:
     teardown_requested: trio.Event = field(default_factory=trio.Event)
     done: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    #: Cancelled when the requesting test's setup is.
+    setup_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    set_up: trio.Event = field(default_factory=trio.Event)
+    setup_result: outcome.Outcome[Any] | None = None
     error: BaseException | None = None
+    #: Where the fixture was when cancelled for overrunning its grace period.
+    cancelled_tb: types.TracebackType | None = None
     #: The error was a crash while the test ran, already reported as its failure.
     reported: bool = False
 
@@ -96,10 +110,11 @@ class AsyncFixtures:
         """Called from ``pytest_fixture_setup``: leave pytest's code to await the fixture."""
         argname = fixturedef.argname
         if member.phase != "setup":
-            raise FixtureProtocolError(
+            raise _protocol_error(
                 f"async fixture {argname!r} can only be requested as an argument, "
                 "a usefixtures mark or autouse, not with request.getfixturevalue() "
-                "once the test is running"
+                "once the test is running",
+                fixturedef.func.__code__,
             )
         func = compat.resolve_fixture_function(fixturedef, request)
         kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
@@ -136,7 +151,7 @@ class AsyncFixtures:
         kwargs: dict[str, Any],
     ) -> Any:
         __tracebackhide__ = True
-        wider = fixturedef.scope != "function"
+        wider = not is_per_test(fixturedef, member.item)
         if wider:
             # Whatever it holds belongs to this trio run: forget it when the run ends.
             self._wider.append((fixturedef, request))
@@ -149,50 +164,103 @@ class AsyncFixtures:
             nursery, context, later = self._group_nursery, member.context.copy(), _no_member()
         else:
             if member.fixture_nursery is None:
-                raise FixtureProtocolError(
+                raise _protocol_error(
                     f"async fixture {fixturedef.argname!r} was requested with "
                     "request.getfixturevalue(); request it as an argument, a usefixtures "
-                    "mark or autouse"
+                    "mark or autouse",
+                    fixturedef.func.__code__,
                 )
             nursery, context, later = member.fixture_nursery, member.context, None
-        value = await nursery.start(self._run_generator, handle, func(**kwargs), context, later)
-        fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))
-        return value
+        generator = func(**kwargs)
+        nursery.start_soon(self._run_generator, handle, generator, context, later)
+        try:
+            await handle.set_up.wait()
+        except trio.Cancelled:
+            # The test's deadline or a stop: cancel the fixture's setup and
+            # wait (boundedly) for it to give up before passing the
+            # cancellation on.
+            handle.setup_scope.cancel()
+            with trio.CancelScope(shield=True) as grace:
+                grace.deadline = trio.current_time() + self._teardown_timeout
+                await handle.set_up.wait()
+            if handle.setup_result is None:
+                raise
+            if isinstance(handle.setup_result, outcome.Error):
+                # Its own Cancelled carries the frames where the fixture was.
+                raise handle.setup_result.error from None
+        assert handle.setup_result is not None
+        if isinstance(handle.setup_result, outcome.Value):
+            fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))
+        if handle.setup_scope.cancel_called and isinstance(handle.setup_result, outcome.Value):
+            # It was torn down with the test (the finalizer is in place).
+            raise _protocol_error(
+                f"async fixture {fixturedef.argname!r} swallowed trio.Cancelled during setup"
+                " and yielded a value anyway; let trio.Cancelled propagate",
+                generator.ag_code,
+            )
+        return handle.setup_result.unwrap()
 
     async def _run_generator(
         self,
         handle: _FixtureTask,
-        generator: AsyncGenerator[Any, None],
+        generator: types.AsyncGeneratorType[Any, None],
         context: contextvars.Context,
         context_after_setup: contextvars.Context | None,
-        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         __tracebackhide__ = True
         await _switch_context(context)
-        with handle.scope:
-            try:
-                value = await generator.asend(None)
-            except StopAsyncIteration:
-                raise FixtureProtocolError(
-                    f"async fixture {handle.argname!r} did not yield a value"
-                ) from None
-            task_status.started(value)
+        # Scopes the fixture opens around its yield nest inside these two,
+        # so both stay open as long as the fixture lives: the outer one
+        # cancels the setup; the inner one, shielded once set up, keeps that
+        # from reaching the held fixture and is cancelled if its teardown
+        # overruns the grace period.
+        with handle.setup_scope, handle.scope:
+            await self._set_up(handle, generator)
+            if not isinstance(handle.setup_result, outcome.Value):
+                handle.done.set()
+                return
+            handle.scope.shield = True
             if context_after_setup is not None:
                 await _switch_context(context_after_setup)
             try:
                 await self._hold(handle, generator)
             except BaseException as exc:
                 if handle.scope.cancel_called and is_cancellation(exc):
+                    handle.cancelled_tb = exc.__traceback__
                     raise  # cancelled for overrunning its teardown: the scope absorbs it
                 handle.error = exc
                 if handle.member is not None and not handle.teardown_requested.is_set():
                     handle.member.crash(exc)
                     handle.reported = True
         if handle.scope.cancelled_caught and handle.error is None:
-            handle.error = teardown_timeout_error(handle.argname, self._teardown_timeout)
+            handle.error = teardown_timeout_error(
+                handle.argname, self._teardown_timeout
+            ).with_traceback(user_frames(handle.cancelled_tb))
         handle.done.set()
 
-    async def _hold(self, handle: _FixtureTask, generator: AsyncGenerator[Any, None]) -> None:
+    async def _set_up(
+        self,
+        handle: _FixtureTask,
+        generator: types.AsyncGeneratorType[Any, None],
+    ) -> None:
+        """Run the fixture up to its ``yield``; its outcome goes to the waiting test."""
+        try:
+            handle.setup_result = outcome.Value(await generator.asend(None))
+        except StopAsyncIteration:
+            pass
+        except BaseException as exc:
+            handle.setup_result = outcome.Error(exc)
+        if handle.setup_result is None:
+            handle.setup_result = outcome.Error(
+                _protocol_error(
+                    f"async fixture {handle.argname!r} did not yield a value", generator.ag_code
+                )
+            )
+        handle.set_up.set()
+
+    async def _hold(
+        self, handle: _FixtureTask, generator: types.AsyncGeneratorType[Any, None]
+    ) -> None:
         """Keep the fixture suspended at its ``yield`` until teardown, then finish it."""
         __tracebackhide__ = True
         try:
@@ -203,24 +271,28 @@ class AsyncFixtures:
             try:
                 await generator.athrow(exc)
             except StopAsyncIteration:
-                raise FixtureProtocolError(
+                raise _protocol_error(
                     f"async fixture {handle.argname!r} swallowed {type(exc).__name__}"
-                    " at its yield; let trio.Cancelled propagate"
+                    " at its yield; let trio.Cancelled propagate",
+                    generator.ag_code,
                 ) from exc
-            raise FixtureProtocolError(
-                f"async fixture {handle.argname!r} yielded more than once"
+            raise _protocol_error(
+                f"async fixture {handle.argname!r} yielded more than once", generator.ag_code
             ) from exc
         try:
             await generator.asend(None)
         except StopAsyncIteration:
             if handle.scope.cancel_called:
-                raise FixtureProtocolError(
+                raise _protocol_error(
                     f"async fixture {handle.argname!r} swallowed trio.Cancelled during teardown"
-                    f" (it overran the {self._teardown_timeout:g}s grace period)"
+                    f" (it overran the {self._teardown_timeout:g}s grace period)",
+                    generator.ag_code,
                 ) from None
             return
         await generator.aclose()
-        raise FixtureProtocolError(f"async fixture {handle.argname!r} yielded more than once")
+        raise _protocol_error(
+            f"async fixture {handle.argname!r} yielded more than once", generator.ag_code
+        )
 
     async def _teardown(self, handle: _FixtureTask) -> None:
         __tracebackhide__ = True

@@ -13,6 +13,17 @@ from ._pytest_compat import FixtureDef
 _Defs = Sequence[FixtureDef[Any]]
 
 
+def is_per_test(fixturedef: FixtureDef[Any], item: pytest.Item) -> bool:
+    """Whether ``item`` gets an instance of ``fixturedef`` of its own, torn down with it.
+
+    Function-scoped fixtures, and class-scoped ones used by a test outside
+    any class: pytest gives those to the test itself.
+    """
+    return fixturedef.scope == "function" or (
+        fixturedef.scope == "class" and item.getparent(pytest.Class) is None
+    )
+
+
 class SharedClones:
     """Copies of wider-scoped fixtures, one per parameter set, for one group run.
 
@@ -64,7 +75,7 @@ class MemberFixtureDefs(dict[str, _Defs]):
         return tuple(self._isolate_one(fixturedef) for fixturedef in defs)
 
     def _isolate_one(self, fixturedef: FixtureDef[Any]) -> FixtureDef[Any]:
-        if fixturedef.scope == "function":
+        if is_per_test(fixturedef, self._item):
             return compat.clone_fixturedef(fixturedef)
         if not self._indices:
             return fixturedef
@@ -118,7 +129,10 @@ async def fill_fixtures(item: pytest.Function) -> None:
         while True:
             try:
                 funcargs[argname] = request.getfixturevalue(argname)
-            except AwaitFixture as step:
-                await step.run()
+            except AwaitFixture as pending:
+                step = pending
             else:
                 break
+            # Awaited outside the handler: an error in the fixture would
+            # otherwise carry the AwaitFixture as its context.
+            await step.run()

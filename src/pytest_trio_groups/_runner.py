@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
 import sys
 import time
 import types
@@ -30,16 +28,11 @@ from ._reporting import PhaseClock, TestOutcome
 from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
 from ._summary import GroupSummary
 from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, plugin_states
+from ._tracebacks import hide_plugin_frames, user_frames
 from ._warnings import MemberWarnings, WarningsState
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
-
-_HIDDEN_DIRS = tuple(
-    os.path.dirname(module.__file__) + os.sep
-    for module in (trio, outcome, sys.modules[__name__.rpartition(".")[0]])
-    if module.__file__ is not None
-)
 
 
 class PhaseHooks:
@@ -81,25 +74,6 @@ def _walk(exc: BaseException) -> Iterator[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
             yield from _walk(inner)
-
-
-def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
-    """``tb`` relinked without trio's, outcome's and this plugin's frames.
-
-    A timeout's traceback then ends at the ``await`` where the test was
-    stuck, not in the scheduler that cancelled it.
-    """
-    kept: list[types.TracebackType] = []
-    while tb is not None:
-        if not tb.tb_frame.f_code.co_filename.startswith(_HIDDEN_DIRS):
-            kept.append(tb)
-        tb = tb.tb_next
-    for earlier, later in itertools.pairwise(kept):
-        earlier.tb_next = later
-    if kept:
-        kept[-1].tb_next = None
-        return kept[0]
-    return None
 
 
 class GroupRun:
@@ -253,7 +227,7 @@ class GroupRun:
             # Published before the slot is released, so that a stop it causes
             # is seen before the next member starts.
             with self.capture.paused():
-                if not member.dropped:
+                if member.result.reports:
                     member.result.publish()
                     self.summary.add_member(item, member.result.report_list)
                 member.warnings.publish(item)
@@ -294,9 +268,10 @@ class MemberRun:
         self._cause: str | None = None
         #: The test's contextvars context, shared with its fixture tasks.
         self.context = trio.lowlevel.current_task().context
-        #: Set when the test raised ``pytest.exit`` or ``KeyboardInterrupt``:
-        #: like pytest, the session stops and the test is not reported.
-        self.dropped = False
+        #: Set when a phase raised ``pytest.exit`` or ``KeyboardInterrupt``:
+        #: like pytest, the session stops, and that phase and the ones after
+        #: it are not reported (the ones before it are).
+        self.interrupted = False
         self._setup_hook, self._call_hook, self._teardown_hook = run.hooks.for_item(item)
         self.output = MemberOutput(pass_through=run.capture.pass_through)
         self.logs = MemberLogs(item, run.logs.plugin)
@@ -371,13 +346,27 @@ class MemberRun:
         item.add_report_section(when, "stdout", out)
         item.add_report_section(when, "stderr", err)
         self.logs.end(when)
-        if isinstance(result, outcome.Error) and isinstance(result.error, self.run_.reraise):
-            self.dropped = True
-            self.run_.interrupt = self.run_.interrupt or result.error
-            self.run_.stop(f"{type(result.error).__name__} in {self.item.nodeid}")
+        interrupt = self._interrupt_in(result, when)
+        if interrupt is not None:
+            self.interrupted = True
+            self.run_.interrupt = self.run_.interrupt or interrupt
+            self.run_.stop(f"{type(interrupt).__name__} in {self.item.nodeid}")
             return
-        if not self.dropped:
+        if not self.interrupted:
+            if isinstance(result, outcome.Error):
+                result = outcome.Error(hide_plugin_frames(result.error))
             self.result.record(clock, result)
+
+    def _interrupt_in(self, result: outcome.Outcome[object], when: Phase) -> BaseException | None:
+        """The ``KeyboardInterrupt`` or ``pytest.exit`` that ``result`` holds, if any.
+
+        Teardown errors are gathered into a group by this plugin: an
+        interrupt among them still stops the session.
+        """
+        if not isinstance(result, outcome.Error):
+            return None
+        candidates = _walk(result.error) if when == "teardown" else iter((result.error,))
+        return next((exc for exc in candidates if isinstance(exc, self.run_.reraise)), None)
 
     def _cancellation_error(self) -> BaseException:
         """Why setup or call was cancelled: the group stopping, a fixture crash, the deadline."""
@@ -391,7 +380,7 @@ class MemberRun:
         error = pytest.fail.Exception(
             f"Timeout: test exceeded {self.timeout:g}s ({self.run_.group.label})"
         )
-        return error.with_traceback(_user_frames(self._cancelled_tb))
+        return error.with_traceback(user_frames(self._cancelled_tb))
 
     async def _setup(self) -> None:
         __tracebackhide__ = True

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import decimal
 import inspect
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pytest
 
@@ -33,17 +35,34 @@ class MarkError(Exception):
 def parse_timeout(value: object, what: str) -> float | None:
     """Validate a timeout given as a number (or ``None``); return it as a float.
 
-    ``what`` names the setting in the message, e.g. ``"timeout"``.
+    ``what`` names the setting in the message, e.g. ``"timeout"``. Any real
+    number is accepted -- ``int``, ``float``, ``Fraction``, ``Decimal`` --
+    and one too large for a float, like ``math.inf``, means no deadline.
     Raises ``MarkError`` for booleans, non-numbers, NaN, zero and negatives.
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise MarkError(f"{what} must be a positive number of seconds, got {value!r}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds <= 0:
-        raise MarkError(f"{what} must be a positive number of seconds, got {value!r}")
-    return seconds
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | decimal.Decimal):
+        raise MarkError(f"{what} must be a positive number of seconds, got {_describe(value)}")
+    try:
+        positive = bool(cast(Any, value) > 0)  # numbers.Real declares no comparisons
+    except (TypeError, ArithmeticError):  # a signalling Decimal NaN refuses to compare
+        positive = False
+    if not positive:  # also false for NaN
+        raise MarkError(f"{what} must be a positive number of seconds, got {_describe(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _describe(value: object) -> str:
+    """``repr(value)``, shortened; never raising (huge ints refuse ``repr``)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} that cannot be shown>"
+    return text if len(text) <= 60 else f"{text[:40]}...{text[-10:]} ({len(text)} characters)"
 
 
 def spec_for(item: pytest.Item, default_timeout: float | None) -> GroupSpec | None:

@@ -1,0 +1,284 @@
+"""Faults that once hung the run, crashed pytest or lost reports: each pinned here."""
+
+from __future__ import annotations
+
+import pytest
+
+# Runs that could hang are made in a subprocess with a bound, so that a
+# regression fails the test instead of stalling the suite.
+HANG_BOUND = 60
+
+
+def test_interrupt_in_a_sync_finalizer_over_an_async_fixture_ends_the_run(
+    pytester: pytest.Pytester,
+) -> None:
+    log = pytester.path / "log"
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        def note(line):
+            with open({str(log)!r}, "a") as f:
+                f.write(line + "\\n")
+
+        @pytest.fixture
+        async def outer():
+            yield 1
+            note("outer down")
+
+        @pytest.fixture
+        def inner(request, outer):
+            def fin():
+                note("inner fin")
+                raise KeyboardInterrupt("from a finalizer")
+            request.addfinalizer(fin)
+            return 1
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_it(inner):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*!!! KeyboardInterrupt: from a finalizer !!!*", "*= 1 passed in *"]
+    )
+    # The async fixture it depends on is still torn down, after it.
+    assert log.read_text() == "inner fin\nouter down\n"
+
+
+def test_interrupt_in_teardown_keeps_the_earlier_reports(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def fx():
+            yield
+            raise KeyboardInterrupt
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_it(fx):
+            pass
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*::test_it PASSED*", "*!!! KeyboardInterrupt !!!*", "*= 1 passed in *"]
+    )
+    result.stdout.no_fnmatch_line("*test_after*")
+
+
+def test_fixture_that_swallows_cancelled_in_setup_is_an_error_and_torn_down(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        LOG = []
+
+        @pytest.fixture
+        async def swallower():
+            try:
+                await trio.sleep(10)
+            except trio.Cancelled:
+                pass
+            yield 1
+            LOG.append("torn down")
+
+        @pytest.mark.trio_group("g", timeout=0.2)
+        async def test_it(swallower):
+            LOG.append("call ran")
+
+        def test_after():
+            assert LOG == ["torn down"]
+        """
+    )
+    result = pytester.runpytest_subprocess("-rE", "-p", "no:cacheprovider", timeout=HANG_BOUND)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_it _*",
+            ">   async def swallower():",
+            "*",
+            "E   pytest_trio_groups.FixtureProtocolError: async fixture 'swallower' swallowed"
+            " trio.Cancelled during setup and yielded a value anyway; let trio.Cancelled"
+            " propagate",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Cancelled: cancelled due to deadline*")
+
+
+def test_errors_from_async_fixtures_show_the_users_frames_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture
+        async def coroutine_fixture():
+            raise ValueError("boom in a coroutine fixture")
+
+        @pytest.fixture
+        async def stuck_teardown():
+            yield
+            await trio.sleep_forever()
+
+        @pytest.fixture
+        async def no_yield():
+            if False:
+                yield
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_setup_error(coroutine_fixture):
+            pass
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_stuck(stuck_teardown):
+            pass
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_no_yield(no_yield):
+            pass
+        """
+    )
+    result = pytester.runpytest("--trio-group-teardown-timeout=0.2", "-rE")
+    result.assert_outcomes(passed=1, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_setup_error _*",
+            "",
+            "    @pytest.fixture",
+            "    async def coroutine_fixture():",
+            '>       raise ValueError("boom in a coroutine fixture")',
+            "E       ValueError: boom in a coroutine fixture",
+            "",
+            "test_errors_from_async_fixtures_show_the_users_frames_only.py:5: ValueError",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_stuck _*",
+            "",
+            "    @pytest.fixture",
+            "    async def stuck_teardown():",
+            "        yield",
+            ">       await trio.sleep_forever()",
+            "E       Failed: Timeout: teardown of fixture 'stuck_teardown' exceeded the 0.2s"
+            " grace period and was cancelled",
+            "",
+            "test_errors_from_async_fixtures_show_the_users_frames_only.py:10: Failed",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_no_yield _*",
+            "",
+            ">   async def no_yield():",
+            "*",
+            "E   pytest_trio_groups.FixtureProtocolError: async fixture 'no_yield' did not"
+            " yield a value",
+            "",
+            "test_errors_from_async_fixtures_show_the_users_frames_only.py:13: FixtureProtocolError",
+        ]
+    )
+    for hidden in (
+        "*AwaitFixture*",
+        "*pytest_trio_groups/*.py*",
+        "*trio/_core*",
+        "*During handling*",
+    ):
+        result.stdout.no_fnmatch_line(hidden)
+
+
+def test_class_scoped_fixture_outside_a_class_is_per_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        LOG = []
+        SECOND_RUNNING = trio.Event()
+
+        @pytest.fixture(scope="class")
+        def per_class():
+            LOG.append("class up")
+            yield
+            LOG.append("class down")
+
+        @pytest.fixture
+        def per_test(per_class):
+            LOG.append("test up")
+            yield
+            LOG.append("test down")
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_first(per_test):
+            await SECOND_RUNNING.wait()
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_second(per_test):
+            SECOND_RUNNING.set()
+            # Let the first finish and be torn down while this one runs.
+            for _ in range(20):
+                await trio.sleep(0)
+            assert LOG == [
+                "class up", "test up", "class up", "test up", "test down", "class down"
+            ], LOG
+
+        def test_after():
+            assert LOG.count("test down") == 2 and LOG.count("class down") == 2, LOG
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "outcome"),
+    [
+        ("10**400", "passed"),
+        ("float('inf')", "passed"),
+        ("Decimal('1e500')", "passed"),
+        ("Decimal('30')", "passed"),
+        ("Fraction(61, 2)", "passed"),
+        ("Fraction(10**400, 3)", "passed"),
+        ("-10**400", "timeout must be a positive number of seconds, got -1000000000000000000*"),
+        (
+            "-10**5000",
+            "timeout must be a positive number of seconds, got <int that cannot be shown>",
+        ),
+        ("Decimal('NaN')", "timeout must be a positive number of seconds, got Decimal('NaN')"),
+        ("Decimal('sNaN')", "timeout must be a positive number of seconds, got Decimal('sNaN')"),
+        ("Fraction(0)", "timeout must be a positive number of seconds, got Fraction(0, 1)"),
+        ("1j", "timeout must be a positive number of seconds, got 1j"),
+    ],
+)
+def test_huge_and_odd_timeouts_are_accepted_or_refused_clearly(
+    pytester: pytest.Pytester, timeout: str, outcome: str
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest, trio
+        from decimal import Decimal
+        from fractions import Fraction
+
+        @pytest.mark.trio_group("g", timeout={timeout})
+        async def test_it():
+            await trio.sleep(0)
+
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest("-rE")
+    if outcome == "passed":
+        result.assert_outcomes(passed=2)
+        return
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"invalid trio_group mark on *::test_it: {outcome}"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
