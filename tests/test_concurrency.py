@@ -281,27 +281,3 @@ def test_two_groups_run_one_after_another(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest().assert_outcomes(passed=4)
-
-
-def test_under_xdist_every_member_runs_once(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
-    pytester.makepyfile(
-        """
-        import pytest, trio
-
-        @pytest.mark.trio_group("g", timeout=5)
-        @pytest.mark.parametrize("n", range(6))
-        async def test_member(n):
-            await trio.sleep(0.01)
-            assert n != 5
-        """
-    )
-    result = pytester.runpytest("-n", "2", "-v")
-    result.assert_outcomes(passed=5, failed=1)
-    for n in range(6):
-        verdicts = [
-            line
-            for line in result.outlines
-            if line.startswith("[gw") and line.rstrip().endswith(f"::test_member[{n}]")
-        ]
-        assert len(verdicts) == 1, (n, verdicts)

@@ -11,6 +11,9 @@ from ._spec import GroupSpec, MarkError, spec_for
 
 SPEC_KEY = pytest.StashKey[GroupSpec]()
 MARK_ERROR_KEY = pytest.StashKey[str]()
+#: The session's ``GroupIndex``: made when the first test runs, or earlier by
+#: the pytest-xdist worker support, which regroups members as batches arrive.
+INDEX_KEY = pytest.StashKey["GroupIndex"]()
 
 
 @dataclass(eq=False)
@@ -86,6 +89,26 @@ class GroupIndex:
             if group is None:
                 group = by_key[key] = Group(name=spec.name)
             group.members.append(item)
+            self._groups[item] = group
+
+    def groups(self) -> list[Group]:
+        """Every group, in the order of their first members."""
+        return list(dict.fromkeys(self._groups.values()))
+
+    def regroup(self, items: Sequence[pytest.Item]) -> None:
+        """Run ``items`` -- members of one group, in the order given -- as one group.
+
+        Each of them leaves the group it was in; the next of them to run runs
+        them all. A pytest-xdist worker calls this for each batch of members
+        the controller hands it.
+        """
+        members = [
+            item for item in items if isinstance(item, pytest.Function) and item in self._groups
+        ]
+        if not members:
+            return
+        group = Group(name=self._groups[members[0]].name, members=members)
+        for item in members:
             self._groups[item] = group
 
     def group_of(self, item: pytest.Item) -> Group | None:

@@ -8,6 +8,10 @@ from typing import Any
 
 import pytest
 
+#: ``config.stash``: the summary of every group run in this session, in the
+#: order they ended (on a pytest-xdist controller: as the workers report them).
+SUMMARIES_KEY = pytest.StashKey[list["GroupSummary"]]()
+
 #: Outcome words in the order pytest's own summary line uses them.
 _ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error")
 
@@ -27,6 +31,8 @@ class GroupSummary:
     peak: int = 0
     #: (duration, nodeid) of each member.
     durations: list[tuple[float, str]] = field(default_factory=list)
+    #: The pytest-xdist worker that ran the group (``gw0``), if any.
+    worker: str | None = None
 
     def add_member(self, item: pytest.Item, reports: list[pytest.TestReport]) -> None:
         self.tests += 1
@@ -51,8 +57,9 @@ class GroupSummary:
         )
         speedup = self.total / self.wall if self.wall > 0 else 0.0
         noun = "test" if self.tests == 1 else "tests"
+        where = f" on {self.worker}" if self.worker else ""
         return (
-            f"{self.label}: {self.tests} {noun} ({counts or 'none reported'}) "
+            f"{self.label}{where}: {self.tests} {noun} ({counts or 'none reported'}) "
             f"in {self.wall:.2f}s wall, {self.total:.2f}s of test time, "
             f"{speedup:.1f}x speed-up, {self.peak} at once at most"
         )

@@ -13,17 +13,16 @@ from . import _pytest_compat as compat
 from ._async_fixtures import is_async_fixture, refuse_outside_group
 from ._capture import GroupCaptureFixture
 from ._context import CURRENT_MEMBER
-from ._grouping import MARK_ERROR_KEY, GroupIndex, order_items, read_marks
+from ._durations import record_durations_if_grouped
+from ._grouping import INDEX_KEY, MARK_ERROR_KEY, GroupIndex, order_items, read_marks
 from ._options import Settings, add_options, read_settings
 from ._runner import GroupRun, PhaseHooks
 from ._spec import MARK_NAME
-from ._summary import GroupSummary, write_summary
+from ._summary import SUMMARIES_KEY, write_summary
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
-_INDEX_KEY = pytest.StashKey[GroupIndex]()
 _HOOKS_KEY = pytest.StashKey[PhaseHooks]()
 _UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
-_SUMMARIES_KEY = pytest.StashKey[list[GroupSummary]]()
 
 MARKER_HELP = (
     f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
@@ -39,6 +38,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[_SETTINGS_KEY] = read_settings(config)
+    if config.pluginmanager.hasplugin("xdist"):
+        from ._plugins import xdist
+
+        xdist.register(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -61,6 +64,8 @@ def pytest_collection_modifyitems(
 ) -> None:
     read_marks(items, config.stash[_SETTINGS_KEY].default_timeout)
     order_items(items)
+    if not hasattr(config, "workerinput"):
+        record_durations_if_grouped(config, items)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -73,12 +78,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     session = item.session
-    index = session.stash.get(_INDEX_KEY, None)
+    index = session.stash.get(INDEX_KEY, None)
     if index is None:
-        # A pytest-xdist worker is handed tests one at a time and may not get
+        # A pytest-xdist worker without our scheduler's batches may not get
         # every member of a group: it runs each member on its own.
         on_xdist_worker = hasattr(session.config, "workerinput")
-        index = session.stash[_INDEX_KEY] = GroupIndex(session.items, split=on_xdist_worker)
+        index = session.stash[INDEX_KEY] = GroupIndex(session.items, split=on_xdist_worker)
     group = index.group_of(item)
     if group is None:
         return None
@@ -96,7 +101,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         run.execute()
     finally:
-        session.config.stash.setdefault(_SUMMARIES_KEY, []).append(run.summary)
+        session.config.stash.setdefault(SUMMARIES_KEY, []).append(run.summary)
         out, err = run.capture.unattributed
         if run.summary.failed and (out or err):
             session.config.stash.setdefault(_UNATTRIBUTED_KEY, []).append((group.label, out, err))
@@ -106,7 +111,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     config = terminalreporter.config
     if config.stash[_SETTINGS_KEY].summary:
-        write_summary(terminalreporter, config.stash.get(_SUMMARIES_KEY, []))
+        write_summary(terminalreporter, config.stash.get(SUMMARIES_KEY, []))
     # Output captured while a group ran that no test owned (a wider-scoped
     # fixture's background task, a subprocess writing to fd 1): shown, like a
     # failing test's captured output, when the group had a failure.
