@@ -15,6 +15,7 @@ from ._summary import SUMMARIES_KEY
 CACHE_KEY = "trio_group/durations"
 
 _PHASES = ("setup", "call", "teardown")
+_PLUGIN_NAME = "trio-groups-durations"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,3 @@ def record_durations_if_grouped(config: pytest.Config, items: Sequence[pytest.It
     that groups nothing pays nothing)."""
     if any(SPEC_KEY in item.stash for item in items):
         record_durations(config)
-
-
-_PLUGIN_NAME = "trio-groups-durations"

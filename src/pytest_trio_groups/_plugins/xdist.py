@@ -388,9 +388,12 @@ class TrioGroupScheduling:
         assert self.collection is not None
         running, *later = units
         lost = [index for index in running.undone() if self.collection[index] not in self._finished]
+        # A group's unreported members were all running; other units run
+        # one test at a time, and the tests after the crashed one run again.
         crashed = lost if running.group is not None else lost[:1]
-        again = [WorkUnit(later_part) for later_part in [lost[len(crashed) :]] if later_part]
-        again += [WorkUnit(unit.undone(), unit.group) for unit in later]
+        again = [WorkUnit(unit.undone(), unit.group) for unit in later]
+        if lost[len(crashed) :]:
+            again.insert(0, WorkUnit(lost[len(crashed) :]))
         self._queue.extendleft(reversed(again))
         for index in crashed[1:]:
             self._report_crash(self.collection[index], node)
