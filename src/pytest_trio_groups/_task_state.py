@@ -67,8 +67,10 @@ class TaskStateSwitcher(trio.abc.Instrument):
         self.kinds = tuple(kinds)
         switching = [kind for kind in self.kinds if type(kind).switch is not TaskState.switch]
         self._switching = tuple(switching)
-        self._restoring = tuple(kind for kind in switching if kind.restore_after_step)
-        self._phased = tuple(kind for kind in switching if kind.follows_phase)
+        # Bound once: these run on every step of every task.
+        self._switches = tuple(kind.switch for kind in switching)
+        self._restores = tuple(kind.switch for kind in switching if kind.restore_after_step)
+        self._phased = tuple(kind.switch for kind in switching if kind.follows_phase)
 
     def install(self) -> None:
         for kind in self.kinds:
@@ -80,13 +82,13 @@ class TaskStateSwitcher(trio.abc.Instrument):
 
     def enter(self, member: MemberRun) -> None:
         """A task starts working for ``member``, in the middle of a step."""
-        for kind in self._switching:
-            kind.switch(member)
+        for switch in self._switches:
+            switch(member)
 
     def phase_began(self, member: MemberRun) -> None:
         """``member``'s task has started a new phase, in the middle of a step."""
-        for kind in self._phased:
-            kind.switch(member)
+        for switch in self._phased:
+            switch(member)
 
     def leave(self, member: MemberRun) -> None:
         """``member``'s task is done with it, in the middle of a step."""
@@ -95,12 +97,12 @@ class TaskStateSwitcher(trio.abc.Instrument):
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         member = task.context.get(CURRENT_MEMBER, None)
-        for kind in self._switching:
-            kind.switch(member)
+        for switch in self._switches:
+            switch(member)
 
     def after_task_step(self, task: trio.lowlevel.Task) -> None:
-        for kind in self._restoring:
-            kind.switch(None)
+        for switch in self._restores:
+            switch(None)
 
 
 _CURRENT_TEST_VAR = "PYTEST_CURRENT_TEST"
