@@ -129,3 +129,55 @@ def test_monkeypatch_undo_records(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_rerun_and_faulthandler_internals(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfaulthandler_timeout = 7\n")
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+        from pytest_trio_groups import _pytest_compat as compat
+
+        @pytest.fixture
+        def value():
+            return object()
+
+        class TestRerun:
+            def test_renew_request(self, request, value):
+                item = request.node
+                instance, request_before = item.instance, compat.top_request(item)
+                compat.renew_request(item)
+                assert item.funcargs == {}
+                assert compat.top_request(item) is not request_before
+                assert item.instance is not instance
+                assert item.obj.__self__ is item.instance
+
+        def test_faulthandler(request):
+            os.fstat(compat.faulthandler_fd(request.config))
+            assert compat.faulthandler_exit_on_timeout(request.config) is False
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_foreign_plugin_internals(pytester: pytest.Pytester) -> None:
+    # pytest-timeout's and pytest-rerunfailures' private helpers used by
+    # src/pytest_trio_groups/_plugins/, on the installed versions.
+    pytester.makepyfile(
+        """
+        import pytest
+        import pytest_rerunfailures
+        from pytest_trio_groups._plugins import rerunfailures, timeout
+
+        @pytest.mark.timeout(3, method="thread", func_only=True)
+        def test_timeout_settings(request):
+            settings = timeout.item_settings(request.node)
+            assert (settings.timeout, settings.method, settings.func_only) == (3, "thread", True)
+
+        def test_rerunfailures_helpers():
+            for name in rerunfailures._NEEDED:
+                assert callable(getattr(pytest_rerunfailures, name)), name
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from ._diagnosis import add_options as add_diagnosis_options
 from ._spec import MarkError, parse_timeout
 
 DEFAULT_TEARDOWN_TIMEOUT = 5.0
@@ -59,6 +60,7 @@ def add_options(parser: pytest.Parser) -> None:
         default=True,
         help="Do not print the per-group summary at the end of the run.",
     )
+    add_diagnosis_options(group)
     parser.addini("trio_group_limit", "Default for --trio-group-limit.", default=None)
     parser.addini("trio_group_timeout", "Default for --trio-group-timeout.", default=None)
     parser.addini(

@@ -111,6 +111,20 @@ def clone_fixturedef(fixturedef: FixtureDef[Any]) -> FixtureDef[Any]:
     return clone
 
 
+def renew_request(item: pytest.Function) -> None:
+    """Make ``item`` ready to run again: no fixture values, a new ``request``, a new instance.
+
+    ``Function._initrequest`` (pytest 8.4, 9.2) is what pytest's own runner
+    calls before running an item again; a test method's class instance is
+    cached in ``_instance`` and its bound method in ``_obj`` (pytest 8.4, 9.2),
+    both made anew on next access once dropped.
+    """
+    item._initrequest()
+    if getattr(item, "_instance", None) is not None:
+        del item._instance
+        item._obj = None
+
+
 def conftests_not_for(item: pytest.Item) -> set[types.ModuleType]:
     """The conftest plugins that do not apply to ``item``'s path.
 
@@ -285,3 +299,22 @@ def monkeypatch_notset() -> object:
 
     notset = getattr(monkeypatch, "notset", None)
     return monkeypatch.NOTSET if notset is None else notset  # type: ignore[attr-defined]
+
+
+def faulthandler_fd(config: pytest.Config) -> int:
+    """The file descriptor pytest's faulthandler plugin dumps to.
+
+    A duplicate of stderr kept in ``config.stash[fault_handler_stderr_fd_key]``
+    (pytest 8.4, 9.2), so that dumps bypass output capture.
+    """
+    from _pytest.faulthandler import fault_handler_stderr_fd_key
+
+    return config.stash[fault_handler_stderr_fd_key]
+
+
+def faulthandler_exit_on_timeout(config: pytest.Config) -> bool:
+    """The ``faulthandler_exit_on_timeout`` ini key: pytest 9 has it, pytest 8.4 does not."""
+    try:
+        return bool(config.getini("faulthandler_exit_on_timeout"))
+    except ValueError:
+        return False

@@ -21,6 +21,7 @@ from ._context import CURRENT_MEMBER
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
 from ._logs import GroupLogs, MemberLogs
+from ._observers import OBSERVERS_KEY
 from ._options import Settings
 from ._patches import PatchGuard
 from ._pytest_compat import Phase
@@ -45,7 +46,9 @@ class PhaseHooks:
     hooks, third-party plugins -- is called as usual.
     """
 
-    _OWN = ("runner", "capturemanager", "logging-plugin")
+    #: pytest-rerunfailures' teardown hook takes the collectors off pytest's
+    #: stack for its own rerun loop; group members are rerun by this plugin.
+    _OWN = ("runner", "capturemanager", "logging-plugin", "rerunfailures")
 
     def __init__(self, config: pytest.Config) -> None:
         self._pm = config.pluginmanager
@@ -110,6 +113,9 @@ class GroupRun:
             ]
         )
         self._limiter = trio.CapacityLimiter(settings.limit) if settings.limit else None
+        self.observers = [make(self) for make in session.config.stash.get(OBSERVERS_KEY, [])]
+        #: Final attempts whose reports an observer asked to publish after the group.
+        self._held: list[MemberRun] = []
         self._running: set[MemberRun] = set()
         self._started: set[pytest.Function] = set()
         #: Members spawned and not finished; the main task waits for them in
@@ -133,7 +139,10 @@ class GroupRun:
             trio.run(
                 self._main,
                 restrict_keyboard_interrupt_to_checkpoints=True,
-                instruments=[self.task_state],
+                instruments=[
+                    self.task_state,
+                    *(i for observer in self.observers for i in observer.instruments),
+                ],
             )
         finally:
             self.summary.wall = time.perf_counter() - start
@@ -147,6 +156,8 @@ class GroupRun:
 
     async def _main(self) -> None:
         compat.set_setup_state(self.session, self.state)
+        for observer in self.observers:
+            observer.group_started(self)
         try:
             # The outer nursery holds wider-scoped async fixtures, which live
             # until every member is done.
@@ -163,6 +174,8 @@ class GroupRun:
                     self._warn(errors)
         finally:
             self.state.restore()
+            for observer in self.observers:
+                observer.group_finished(self)
 
     async def _run_members(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -191,6 +204,13 @@ class GroupRun:
                     raise
                 self.interrupt = self.interrupt or interrupt
                 self.stop("the run was interrupted (KeyboardInterrupt)")
+        held, self._held = self._held, []
+        try:
+            for observer in self.observers:
+                await observer.after_members(self, held)
+        finally:
+            for member in held:
+                self._publish(member)
         for item in self.group.members:
             if item not in self._started:
                 self.state.release(item)
@@ -217,30 +237,60 @@ class GroupRun:
                 # The group is stopping: like pytest, do not start more tests.
                 return
             self._started.add(item)
-            member = MemberRun(self, item)
-            self._running.add(member)
-            self.summary.peak = max(self.summary.peak, len(self._running))
-            try:
-                await member.run()
-            finally:
-                self._running.discard(member)
+            member = await self.attempt(item)
+            while (delay := self._next_attempt(member)) is not None:
+                self._publish(member)
+                await trio.sleep(delay)
+                compat.renew_request(item)
+                member = await self.attempt(item, member.attempt + 1)
             # Published before the slot is released, so that a stop it causes
             # is seen before the next member starts.
-            with self.capture.paused():
-                if member.result.reports:
-                    member.result.publish()
-                    self.summary.add_member(item, member.result.report_list)
-                member.warnings.publish(item)
-            self.logs.resume_live()
-            session = self.session
-            if session.shouldfail or session.shouldstop:
-                self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
+            if any(observer.hold_reports(member) for observer in self.observers):
+                self._held.append(member)
+            else:
+                self._publish(member)
         finally:
             if self._limiter is not None:
                 self._limiter.release_on_behalf_of(item)
             self._unfinished -= 1
             if not self._unfinished and not self._spawning:
                 self._all_finished.set()
+
+    async def attempt(
+        self, item: pytest.Function, number: int = 1, *, alone: bool = False
+    ) -> MemberRun:
+        """Run ``item``'s setup, call and teardown once; its reports are made, not published."""
+        member = MemberRun(self, item, number, alone=alone)
+        if self.stop_reason is not None:
+            member.cancel("stop")
+        self._running.add(member)
+        self.summary.peak = max(self.summary.peak, len(self._running))
+        try:
+            await member.run()
+        finally:
+            self._running.discard(member)
+        return member
+
+    def _next_attempt(self, member: MemberRun) -> float | None:
+        if self.stop_reason is not None or member.interrupted:
+            return None
+        for observer in self.observers:
+            delay = observer.next_attempt(member)
+            if delay is not None:
+                return delay
+        return None
+
+    def _publish(self, member: MemberRun) -> None:
+        item = member.item
+        with self.capture.paused():
+            if member.result.reports:
+                member.result.publish()
+                self.summary.add_member(item, member.result.report_list, again=member.attempt > 1)
+            member.warnings.publish(item)
+        self.logs.resume_live()
+        session = self.session
+        if session.shouldfail or session.shouldstop:
+            self.stop(f"the run is stopping ({session.shouldfail or session.shouldstop})")
 
 
 class MemberRun:
@@ -251,9 +301,15 @@ class MemberRun:
     nursery -- always runs, in order.
     """
 
-    def __init__(self, run: GroupRun, item: pytest.Function) -> None:
+    def __init__(
+        self, run: GroupRun, item: pytest.Function, attempt: int = 1, *, alone: bool = False
+    ) -> None:
         self.run_ = run
         self.item = item
+        #: 1 for the first run of the test in its group, 2 for its first rerun...
+        self.attempt = attempt
+        #: Run again on its own after its group, to tell a concurrency failure.
+        self.alone = alone
         self.timeout = item.stash[SPEC_KEY].timeout
         self.result = TestOutcome(item)
         self.phase: Phase = "setup"
@@ -266,6 +322,8 @@ class MemberRun:
             deadline=math.inf if self.timeout is None else trio.current_time() + self.timeout
         )
         self._cause: str | None = None
+        #: The failure message when another plugin's limit cancelled the test.
+        self._expiry: str | None = None
         #: The test's contextvars context, shared with its fixture tasks.
         self.context = trio.lowlevel.current_task().context
         #: Set when a phase raised ``pytest.exit`` or ``KeyboardInterrupt``:
@@ -288,6 +346,12 @@ class MemberRun:
             self._cause = cause
         self._scope.cancel()
 
+    def expire(self, message: str) -> None:
+        """Cancel setup and call because a limit other than the mark's ran out."""
+        if self._cause is None:
+            self._expiry = message
+        self.cancel("expired")
+
     def crash(self, error: BaseException) -> None:
         """An async fixture's task failed while the test ran: cancel the test, fail it."""
         if self._crash is None:
@@ -297,9 +361,13 @@ class MemberRun:
     async def run(self) -> None:
         token = CURRENT_MEMBER.set(self)
         self.run_.task_state.enter(self)
+        for observer in self.run_.observers:
+            observer.member_started(self)
         try:
             await self._run()
         finally:
+            for observer in self.run_.observers:
+                observer.member_finished(self)
             self.run_.task_state.leave(self)
             CURRENT_MEMBER.reset(token)
 
@@ -307,6 +375,8 @@ class MemberRun:
         self.phase = when
         self.current_test = current_test_value(self.item, when)
         self.run_.task_state.phase_began(self)
+        for observer in self.run_.observers:
+            observer.phase_started(self, when)
         self.logs.begin(when)
         return PhaseClock(when)
 
@@ -376,11 +446,13 @@ class MemberRun:
             assert self._crash is not None
             self._crash_recorded = True
             return self._crash
-        assert self.timeout is not None
-        error = pytest.fail.Exception(
-            f"Timeout: test exceeded {self.timeout:g}s ({self.run_.group.label})"
-        )
-        return error.with_traceback(user_frames(self._cancelled_tb))
+        if self._cause == "expired":
+            assert self._expiry is not None
+            message = self._expiry
+        else:
+            assert self.timeout is not None
+            message = f"Timeout: test exceeded {self.timeout:g}s ({self.run_.group.label})"
+        return pytest.fail.Exception(message).with_traceback(user_frames(self._cancelled_tb))
 
     async def _setup(self) -> None:
         __tracebackhide__ = True

@@ -106,8 +106,13 @@ class GroupSetupState:
                 await self._pop(node, errors)
         _raise(errors)
 
+    def hold(self, item: pytest.Function) -> None:
+        """Keep the collectors above ``item`` set up for one more run of it."""
+        self._users.update(compat.node_chain(item)[:-1])
+
     def release(self, item: pytest.Function) -> None:
-        """Forget ``item`` without running it (the group stopped before it started)."""
+        """Forget ``item`` without running it (the group stopped before it started),
+        or a ``hold`` on it that no run of it used."""
         for node in compat.node_chain(item)[:-1]:
             self._users[node] -= 1
 

@@ -13,7 +13,7 @@ import pytest
 SUMMARIES_KEY = pytest.StashKey[list["GroupSummary"]]()
 
 #: Outcome words in the order pytest's own summary line uses them.
-_ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error")
+_ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error", "rerun")
 
 
 @dataclass
@@ -34,8 +34,12 @@ class GroupSummary:
     #: The pytest-xdist worker that ran the group (``gw0``), if any.
     worker: str | None = None
 
-    def add_member(self, item: pytest.Item, reports: list[pytest.TestReport]) -> None:
-        self.tests += 1
+    def add_member(
+        self, item: pytest.Item, reports: list[pytest.TestReport], *, again: bool = False
+    ) -> None:
+        """Count one attempt at a member; ``again`` for its reruns, which are not new tests."""
+        if not again:
+            self.tests += 1
         duration = sum(report.duration for report in reports)
         self.total += duration
         self.durations.append((duration, item.nodeid))
@@ -78,6 +82,9 @@ def _category(report: pytest.TestReport) -> str:
     skipping plugins), without a hook call per report.
     """
     xfail = hasattr(report, "wasxfail")
+    if report.outcome not in ("passed", "failed", "skipped"):
+        # Another plugin's word, such as pytest-rerunfailures' "rerun".
+        return report.outcome
     if report.skipped:
         return "xfailed" if xfail else "skipped"
     if report.failed:

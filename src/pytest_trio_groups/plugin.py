@@ -13,9 +13,11 @@ from . import _pytest_compat as compat
 from ._async_fixtures import is_async_fixture, refuse_outside_group
 from ._capture import GroupCaptureFixture
 from ._context import CURRENT_MEMBER
+from ._diagnosis import activate as activate_diagnosis
 from ._durations import record_durations_if_grouped
 from ._grouping import INDEX_KEY, MARK_ERROR_KEY, GroupIndex, order_items, read_marks
 from ._options import Settings, add_options, read_settings
+from ._plugins import activate as activate_plugin_support
 from ._runner import GroupRun, PhaseHooks
 from ._spec import MARK_NAME
 from ._summary import SUMMARIES_KEY, write_summary
@@ -42,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from ._plugins import xdist
 
         xdist.register(config)
+    activate_plugin_support(config)
+    activate_diagnosis(config)
 
 
 @pytest.hookimpl(tryfirst=True)

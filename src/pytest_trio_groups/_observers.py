@@ -1,0 +1,61 @@
+"""Points where support for other plugins watches and steers a group run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+
+from ._pytest_compat import Phase
+
+if TYPE_CHECKING:
+    from ._runner import GroupRun, MemberRun
+
+#: Makes one observer per group run; the run asks each in turn.
+ObserverFactory = Callable[["GroupRun"], "RunObserver"]
+
+#: The factories of the plugins active in this session (``_plugins.activate``).
+OBSERVERS_KEY = pytest.StashKey[list[ObserverFactory]]()
+
+
+class RunObserver:
+    """Does nothing; each method is a point where a subclass may act.
+
+    Called in the group's trio run, in the task concerned, except where
+    said otherwise.
+    """
+
+    #: Instruments added to the group's ``trio.run``.
+    instruments: tuple[trio.abc.Instrument, ...] = ()
+
+    def group_started(self, run: GroupRun) -> None:
+        """The run's main task started; no member has yet."""
+
+    def group_finished(self, run: GroupRun) -> None:
+        """Every member and fixture is done; the trio run is about to end."""
+
+    def member_started(self, member: MemberRun) -> None:
+        """An attempt at a member starts, before its setup."""
+
+    def phase_started(self, member: MemberRun, when: Phase) -> None:
+        """A phase of the attempt starts; its reports of earlier phases are made."""
+
+    def member_finished(self, member: MemberRun) -> None:
+        """The attempt is torn down and its reports made, not yet published."""
+
+    def next_attempt(self, member: MemberRun) -> float | None:
+        """Seconds to wait before running the member again, or ``None`` to finish.
+
+        Asked after each attempt in the group; the first observer that says
+        to run again decides.
+        """
+        return None
+
+    def hold_reports(self, member: MemberRun) -> bool:
+        """Whether to publish the member's final attempt only after the group ran."""
+        return False
+
+    async def after_members(self, run: GroupRun, held: list[MemberRun]) -> None:
+        """Every member ran; ``held`` are those whose reports are still unpublished."""

@@ -1,0 +1,103 @@
+"""pytest-rerunfailures: a failed group member runs again in its group, as a fresh attempt."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import pytest_rerunfailures as rerunfailures
+
+from .._observers import OBSERVERS_KEY, RunObserver
+from .._pytest_compat import Phase
+
+if TYPE_CHECKING:
+    from .._runner import GroupRun, MemberRun
+
+#: What is used of pytest-rerunfailures (checked with 16.7): the public
+#: ``get_reruns_*`` readers of marks and options, and the three private
+#: helpers its own rerun loop decides with, so that ``--only-rerun``,
+#: ``--rerun-except``, ``--rerun-exclude-path`` and ``flaky(condition=)``
+#: mean for a member what they mean for a test run alone.
+_NEEDED = (
+    "get_reruns_count",
+    "get_reruns_delay",
+    "get_reruns_delay_backoff_factor",
+    "get_reruns_condition",
+    "_get_reruns_condition_failures",
+    "_should_not_rerun",
+    "_is_rerun_path_excluded",
+)
+
+
+class MemberReruns(RunObserver):
+    """Runs a failed member again while it has reruns left, in its own task in the group.
+
+    Each attempt is a new setup, call and teardown with fresh function-scoped
+    fixtures; wider-scoped ones stay. The failed attempt's reports are
+    published with the outcome ``rerun``, as pytest-rerunfailures publishes
+    them, and ``item.execution_count`` counts the attempts.
+    """
+
+    def __init__(self, run: GroupRun) -> None:
+        self._rerun: set[MemberRun] = set()
+
+    def member_started(self, member: MemberRun) -> None:
+        if not member.alone:
+            member.item.execution_count = member.attempt  # type: ignore[attr-defined]
+
+    def phase_started(self, member: MemberRun, when: Phase) -> None:
+        # A failed setup or call decides the rerun before teardown, so that
+        # the test's module and class stay set up for it.
+        if when == "teardown" and not member.alone and self._wants_rerun(member):
+            self._rerun.add(member)
+            member.run_.state.hold(member.item)
+
+    def next_attempt(self, member: MemberRun) -> float | None:
+        if member.alone:
+            return None
+        again = member in self._rerun
+        self._rerun.discard(member)
+        again = again or self._wants_rerun(member)
+        for report in member.result.report_list:
+            report.rerun = member.attempt - 1  # type: ignore[attr-defined]
+            if again and report.failed:
+                report.outcome = "rerun"  # type: ignore[assignment]
+        if not again:
+            return None
+        item = member.item
+        delay = float(rerunfailures.get_reruns_delay(item))
+        factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
+        return delay * factor ** (member.attempt - 1)
+
+    def _wants_rerun(self, member: MemberRun) -> bool:
+        item = member.item
+        reruns = rerunfailures.get_reruns_count(item)
+        if not reruns or rerunfailures._is_rerun_path_excluded(item):
+            return False
+        condition = rerunfailures.get_reruns_condition(
+            item, rerunfailures._get_reruns_condition_failures(item)
+        )
+        failed = [report for report in member.result.report_list if report.failed]
+        if not failed or all(
+            rerunfailures._should_not_rerun(item, report, reruns, condition) for report in failed
+        ):
+            return False
+        limit = item.config.option.max_suite_reruns
+        db: Any = getattr(item.config, "failures_db", None)
+        return limit is None or db is None or bool(db.try_increment_suite_reruns(limit))
+
+
+def activate(config: pytest.Config) -> None:
+    """Rerun failed group members as pytest-rerunfailures says."""
+    missing = [name for name in _NEEDED if not hasattr(rerunfailures, name)]
+    if missing:
+        warnings.warn(
+            pytest.PytestWarning(
+                "pytest-trio-groups cannot rerun trio_group tests with this version of "
+                f"pytest-rerunfailures (it lacks {', '.join(missing)}); use 16.0 or later"
+            ),
+            stacklevel=1,
+        )
+        return
+    config.stash.setdefault(OBSERVERS_KEY, []).append(MemberReruns)

@@ -1,0 +1,129 @@
+"""pytest-rerunfailures reruns a failed member in its group (P6)."""
+
+from __future__ import annotations
+
+import pytest
+
+SUITE = """
+    import pytest, trio
+
+    ATTEMPTS = {"flaky": 0, "broken": 0, "sibling": 0}
+    FIXTURES = []
+    THIRD_ATTEMPT = trio.Event()
+
+    @pytest.fixture
+    def fresh():
+        FIXTURES.append("setup")
+        yield []
+        FIXTURES.append("teardown")
+
+    @pytest.mark.trio_group("g")
+    async def test_flaky(fresh):
+        ATTEMPTS["flaky"] += 1
+        fresh.append(ATTEMPTS["flaky"])
+        assert len(fresh) == 1
+        await trio.sleep(0)
+        if ATTEMPTS["flaky"] < 3:
+            raise ConnectionError(f"attempt {ATTEMPTS['flaky']}")
+        THIRD_ATTEMPT.set()
+
+    @pytest.mark.trio_group("g")
+    async def test_broken():
+        ATTEMPTS["broken"] += 1
+        raise ConnectionError("always")
+
+    @pytest.mark.trio_group("g", timeout=10)
+    async def test_sibling():
+        ATTEMPTS["sibling"] += 1
+        # Reruns happen inside the group: this member is still running.
+        await THIRD_ATTEMPT.wait()
+
+    def test_counts():
+        assert ATTEMPTS == {"flaky": 3, "broken": 3, "sibling": 1}
+        assert FIXTURES == ["setup", "teardown"] * 3
+"""
+
+
+def test_reruns_option_reruns_failed_members_in_their_group(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest("-v", "--reruns=2")
+    assert result.parseoutcomes() == {"passed": 3, "failed": 1, "rerun": 4}
+    result.stdout.fnmatch_lines(["*= 1 failed, 3 passed, 4 rerun in *"])
+    lines = [line for line in result.stdout.lines if "::test_flaky " in line]
+    assert [line.split()[1] for line in lines] == ["RERUN", "RERUN", "PASSED"]
+    lines = [line for line in result.stdout.lines if "::test_broken " in line]
+    assert [line.split()[1] for line in lines] == ["RERUN", "RERUN", "FAILED"]
+    result.stdout.fnmatch_lines(["trio_group 'g': 3 tests (1 failed, 2 passed, 4 rerun) in *"])
+
+
+def test_flaky_mark_delay_and_only_rerun(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        ATTEMPTS = {"value": 0, "type": 0, "marked": 0}
+
+        @pytest.mark.trio_group("g")
+        async def test_value_error():
+            ATTEMPTS["value"] += 1
+            if ATTEMPTS["value"] == 1:
+                raise ValueError("first time")
+
+        @pytest.mark.trio_group("g")
+        async def test_type_error():
+            ATTEMPTS["type"] += 1
+            raise TypeError("never retried")
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=3, reruns_delay=0.01)
+        async def test_marked():
+            ATTEMPTS["marked"] += 1
+            if ATTEMPTS["marked"] < 4:
+                raise ValueError(f"attempt {ATTEMPTS['marked']}")
+
+        def test_counts():
+            assert ATTEMPTS == {"value": 2, "type": 1, "marked": 4}
+        """
+    )
+    result = pytester.runpytest(
+        "-rR", "--reruns=1", "--reruns-delay=0.01", "--only-rerun=ValueError"
+    )
+    # The mark's reruns win over --reruns; --only-rerun applies to both.
+    assert result.parseoutcomes() == {"passed": 3, "failed": 1, "rerun": 4}
+    result.stdout.fnmatch_lines(
+        [
+            "*= rerun test summary info =*",
+            "RERUN *::test_value_error",
+            "PASSED *::test_value_error",
+        ]
+    )
+
+
+def test_flaky_mark_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        ATTEMPTS = []
+
+        @pytest.fixture
+        def marker(request):
+            return request.node.execution_count
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=2)
+        async def test_marked(marker):
+            ATTEMPTS.append(marker)
+            assert len(ATTEMPTS) == 3
+
+        @pytest.mark.trio_group("g")
+        async def test_sibling():
+            await trio.sleep(0)
+
+        def test_attempts():
+            assert ATTEMPTS == [1, 2, 3]
+        """
+    )
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"passed": 3, "rerun": 2}
+    result.stdout.fnmatch_lines(["*= 3 passed, 2 rerun in *"])
