@@ -127,3 +127,55 @@ def test_flaky_mark_alone(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.parseoutcomes() == {"passed": 3, "rerun": 2}
     result.stdout.fnmatch_lines(["*= 3 passed, 2 rerun in *"])
+
+
+def test_timed_out_member_is_rerun_with_a_fresh_deadline(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        ATTEMPTS = []
+
+        @pytest.mark.trio_group("g", timeout=0.2)
+        @pytest.mark.flaky(reruns=1)
+        async def test_hangs_once():
+            ATTEMPTS.append(1)
+            if len(ATTEMPTS) == 1:
+                await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=2, condition=False)
+        async def test_condition_false():
+            raise ValueError("not retried")
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=2)
+        async def test_excepted():
+            raise KeyError("not retried either")
+        """
+    )
+    result = pytester.runpytest("-rR", "--fail-on-flaky", "--rerun-except=KeyError")
+    assert result.parseoutcomes() == {"passed": 1, "failed": 2, "rerun": 1}
+    result.stdout.fnmatch_lines(
+        ["RERUN *::test_hangs_once", "PASSED *::test_hangs_once"], consecutive=True
+    )
+    result.stdout.no_fnmatch_line("RERUN *::test_condition_false")
+    result.stdout.no_fnmatch_line("RERUN *::test_excepted")
+    assert result.ret == 1
+
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        ATTEMPTS = []
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=1)
+        async def test_flaky():
+            ATTEMPTS.append(1)
+            assert len(ATTEMPTS) == 2
+        """
+    )
+    result = pytester.runpytest("--fail-on-flaky")
+    assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
+    assert result.ret == 7
