@@ -19,7 +19,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
-from ._fixtures import AwaitFixture, is_per_test
+from ._fixtures import AwaitFixture, SharedClones, effective_function, is_per_test
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
 from ._tracebacks import located_at, user_frames
@@ -48,13 +48,14 @@ def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
-def uses_async_generator_fixtures(item: pytest.Function) -> bool:
+def uses_async_generator_fixtures(item: pytest.Function, shared: SharedClones) -> bool:
     """Whether any function-scoped fixture ``item`` may use is an async generator.
 
     Only such a test needs a nursery of its own for its fixtures' tasks.
     """
     return any(
-        is_per_test(fixturedef, item) and inspect.isasyncgenfunction(fixturedef.func)
+        is_per_test(fixturedef, item)
+        and inspect.isasyncgenfunction(effective_function(fixturedef, shared.pytest_trio))
         for fixturedefs in compat.item_fixturedefs(item).values()
         for fixturedef in fixturedefs
     )
@@ -349,7 +350,7 @@ def is_cancellation(exc: BaseException) -> bool:
 
 
 def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:
-    """Fail clearly when a test outside any group requests an async fixture.
+    """Fail clearly when a test that is not a trio test requests an async or trio fixture.
 
     Only when no other plugin (pytest-trio, pytest-asyncio, ...) could
     handle the fixture instead.
@@ -363,8 +364,10 @@ def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:
     if others:
         return
     item = compat.pyfuncitem(request)
+    kind = "async" if is_async_fixture(fixturedef) else "trio"
     pytest.fail(
-        f"{item.nodeid} requested async fixture {fixturedef.argname!r}, but is not in a "
-        "trio_group: async fixtures run only for tests marked @pytest.mark.trio_group",
+        f"{item.nodeid} requested {kind} fixture {fixturedef.argname!r}, but is not a trio "
+        f"test: {kind} fixtures run only in trio tests (@pytest.mark.trio_group, "
+        "@pytest.mark.trio, or async tests under trio_mode)",
         pytrace=False,
     )

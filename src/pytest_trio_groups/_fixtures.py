@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import _pytest_compat as compat
 from ._pytest_compat import FixtureDef
+
+if TYPE_CHECKING:
+    from ._plugins.pytest_trio import PytestTrio
 
 _Defs = Sequence[FixtureDef[Any]]
 
@@ -34,7 +37,9 @@ class SharedClones:
     and parameter, as pytest defines.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pytest_trio: PytestTrio | None = None) -> None:
+        #: Beside pytest-trio: whose fixtures members get this plugin's versions of.
+        self.pytest_trio = pytest_trio
         self._clones: dict[
             tuple[FixtureDef[Any], tuple[tuple[str, int], ...]], FixtureDef[Any]
         ] = {}
@@ -76,7 +81,11 @@ class MemberFixtureDefs(dict[str, _Defs]):
 
     def _isolate_one(self, fixturedef: FixtureDef[Any]) -> FixtureDef[Any]:
         if is_per_test(fixturedef, self._item):
-            return compat.clone_fixturedef(fixturedef)
+            clone = compat.clone_fixturedef(fixturedef)
+            replacement = effective_function(fixturedef, self._shared.pytest_trio)
+            if replacement is not fixturedef.func:
+                compat.set_fixture_function(clone, replacement)
+            return clone
         if not self._indices:
             return fixturedef
         key = self._param_key(fixturedef)
@@ -94,6 +103,17 @@ class MemberFixtureDefs(dict[str, _Defs]):
             for dependency in self._base.get(name, ()):
                 todo.extend(dependency.argnames)
         return tuple(sorted((name, self._indices[name]) for name in seen if name in self._indices))
+
+
+def effective_function(
+    fixturedef: FixtureDef[Any], pytest_trio: PytestTrio | None
+) -> Callable[..., Any]:
+    """The function a group member's fixture runs: this plugin's in place of pytest-trio's."""
+    if pytest_trio is not None:
+        replacement = pytest_trio.replacement(fixturedef)
+        if replacement is not None:
+            return replacement
+    return fixturedef.func
 
 
 class AwaitFixture(BaseException):

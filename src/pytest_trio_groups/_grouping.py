@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
-from ._spec import GroupSpec, MarkError, spec_for
+from ._spec import (
+    ALONE_MARK_NAME,
+    MARK_NAME,
+    GroupSpec,
+    MarkError,
+    check_runnable,
+    clock_of,
+    closest_mark,
+    parse_alone_mark,
+    parse_mark,
+)
+from ._trio_mode import TrioPolicy
 
 SPEC_KEY = pytest.StashKey[GroupSpec]()
 MARK_ERROR_KEY = pytest.StashKey[str]()
@@ -25,29 +37,83 @@ class Group:
     members: list[pytest.Function] = field(default_factory=list)
     #: Set once the group has run, so later members are not run again.
     done: bool = False
+    #: How its members joined (``GroupSpec.origin``).
+    origin: str = "mark"
+    #: The clock fixture its run is started with, if any.
+    clock: str | None = None
 
     @property
     def label(self) -> str:
         """How messages name the group: ``trio_group 'db'``."""
         if self.name is None:
             return f"trio_group of {self.members[0].name}"
-        return f"trio_group {self.name!r}"
+        suffix = f" [{self.clock}]" if self.clock else ""
+        return f"trio_group {self.name!r}{suffix}"
+
+    @property
+    def summarized(self) -> bool:
+        """Whether the group gets a summary line: not for a trio test that runs on its own."""
+        return self.name is not None or self.origin == "mark"
 
 
-def read_marks(items: Sequence[pytest.Item], default_timeout: float | None) -> None:
-    """Store each marked item's ``GroupSpec`` (or the error in its mark) on the item."""
+def read_marks(
+    items: Sequence[pytest.Item], default_timeout: float | None, policy: TrioPolicy
+) -> None:
+    """Store each group member's ``GroupSpec`` (or what is wrong with it) on the item."""
     for item in items:
         try:
-            spec = spec_for(item, default_timeout)
+            spec = spec_of(item, default_timeout, policy)
         except MarkError as exc:
-            item.stash[MARK_ERROR_KEY] = f"invalid trio_group mark on {item.nodeid}: {exc}"
+            item.stash[MARK_ERROR_KEY] = f"invalid {exc.mark} mark on {item.nodeid}: {exc}"
             continue
         if spec is not None:
             item.stash[SPEC_KEY] = spec
 
 
+def spec_of(
+    item: pytest.Item, default_timeout: float | None, policy: TrioPolicy
+) -> GroupSpec | None:
+    """How ``item`` joins a group, or ``None`` when it is not run by this plugin.
+
+    A ``trio_group`` mark decides for itself. A trio test without one joins
+    the automatic group ``trio_group_by`` names, unless it is marked
+    ``trio_alone``; where it joins none, it runs on its own -- in a
+    ``trio.run`` of this plugin's, or pytest-trio's when that is active.
+    """
+    mark = closest_mark(item)
+    if mark is not None and mark.name == MARK_NAME:
+        spec = parse_mark(mark, default_timeout)
+        check_runnable(item)
+    else:
+        alone = mark is not None
+        if alone:
+            assert mark is not None and mark.name == ALONE_MARK_NAME
+            parse_alone_mark(mark)
+        elif not policy.is_trio_test(item):
+            return None
+        if policy.pytest_trio is not None and (
+            alone or policy.group_by == "none" or not policy.can_group(item)
+        ):
+            if alone:
+                policy.pytest_trio.take(item)
+            return None
+        check_runnable(item, "trio")
+        policy.check_runner(item)
+        if alone or policy.group_by == "none":
+            spec = GroupSpec(None, default_timeout, origin="alone")
+        else:
+            spec = GroupSpec(policy.auto_group_name(item), default_timeout, origin=policy.group_by)
+    clock = clock_of(item)
+    return dataclasses.replace(spec, clock=clock) if clock else spec
+
+
 def _group_key(item: pytest.Item, spec: GroupSpec) -> object:
-    return spec.name if spec.name is not None else item
+    # One trio.run has one clock: members with different clocks cannot run
+    # together, and a test that moves a mock clock by hand would move its
+    # siblings' time too, so it runs alone.
+    if spec.name is None or spec.clock == "mock_clock":
+        return item
+    return (spec.origin == "mark", spec.name, spec.clock)
 
 
 def order_items(items: list[pytest.Item]) -> None:
@@ -78,6 +144,7 @@ class GroupIndex:
         self._items = list(items)
         self._position = {item: index for index, item in enumerate(self._items)}
         self._groups: dict[pytest.Item, Group] = {}
+        self.groups: list[Group] = []
         by_key: dict[object, Group] = {}
         for item in self._items:
             spec = item.stash.get(SPEC_KEY, None)
@@ -87,7 +154,10 @@ class GroupIndex:
             key = item if split else _group_key(item, spec)
             group = by_key.get(key)
             if group is None:
-                group = by_key[key] = Group(name=spec.name)
+                # A test taken out of its group for its clock runs as a group of its own.
+                name = spec.name if key is not item else None
+                group = by_key[key] = Group(name=name, origin=spec.origin, clock=spec.clock)
+                self.groups.append(group)
             group.members.append(item)
             self._groups[item] = group
 
@@ -127,3 +197,27 @@ class GroupIndex:
             if item not in members:
                 return item
         return None
+
+
+def describe_groups(index: GroupIndex, verbosity: int) -> list[str]:
+    """Lines for the collection report: each group, and the trio tests that run alone.
+
+    Trio tests that are simply not grouped are not listed; a test that was
+    taken out of its group because of its clock is, with the reason.
+    """
+    lines: list[str] = []
+    for group in index.groups:
+        if group.name is None:
+            spec = group.members[0].stash[SPEC_KEY]
+            if spec.clock == "mock_clock" and spec.name is not None:
+                lines.append(
+                    f"{group.members[0].nodeid} runs alone: it uses mock_clock "
+                    f"(not with trio_group {spec.name!r})"
+                )
+            continue
+        joined = "" if group.origin == "mark" else f" (trio_group_by = {group.origin})"
+        noun = "test" if len(group.members) == 1 else "tests"
+        lines.append(f"{group.label}{joined}: {len(group.members)} {noun}")
+        if verbosity >= 2:
+            lines.extend(f"    {member.nodeid}" for member in group.members)
+    return lines

@@ -8,6 +8,7 @@ import pytest
 
 from ._diagnosis import add_options as add_diagnosis_options
 from ._spec import MarkError, parse_timeout
+from ._trio_mode import GROUP_BY_CHOICES
 
 DEFAULT_TEARDOWN_TIMEOUT = 5.0
 
@@ -24,6 +25,8 @@ class Settings:
     teardown_timeout: float
     #: Whether to print the per-group summary.
     summary: bool = True
+    #: ``trio_group_by``: the automatic group of trio tests without a mark.
+    group_by: str = "none"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -61,6 +64,25 @@ def add_options(parser: pytest.Parser) -> None:
         help="Do not print the per-group summary at the end of the run.",
     )
     add_diagnosis_options(group)
+    group.addoption(
+        "--trio-group-by",
+        dest="trio_group_by",
+        metavar="SCOPE",
+        default=None,
+        help=(
+            "Group every trio test without a trio_group mark by none (the default), "
+            "module, class or session."
+        ),
+    )
+    parser.addini("trio_group_by", "Default for --trio-group-by.", default=None)
+    # pytest-trio's ini keys, understood when pytest-trio is not installed
+    # (registered alike by both plugins).
+    parser.addini(
+        "trio_mode", "Treat every async def test as a trio test.", type="bool", default=False
+    )
+    parser.addini(
+        "trio_run", "The runner of trio tests: trio (or qtrio, with pytest-trio).", default="trio"
+    )
     parser.addini("trio_group_limit", "Default for --trio-group-limit.", default=None)
     parser.addini("trio_group_timeout", "Default for --trio-group-timeout.", default=None)
     parser.addini(
@@ -91,6 +113,13 @@ def read_settings(config: pytest.Config) -> Settings:
         if limit < 1:
             raise pytest.UsageError(f"{where} must be a positive integer, got {raw!r}")
 
+    where, group_by = _raw(config, "trio_group_by")
+    group_by = (group_by or "none").strip()
+    if group_by not in GROUP_BY_CHOICES:
+        raise pytest.UsageError(
+            f"{where} must be one of {', '.join(GROUP_BY_CHOICES)}, got {group_by!r}"
+        )
+
     default_timeout = _seconds(config, "trio_group_timeout")
     teardown_timeout = _seconds(config, "trio_group_teardown_timeout")
     return Settings(
@@ -100,6 +129,7 @@ def read_settings(config: pytest.Config) -> Settings:
             DEFAULT_TEARDOWN_TIMEOUT if teardown_timeout is None else teardown_timeout
         ),
         summary=bool(config.getoption("trio_group_summary")) and config.get_verbosity() >= 0,
+        group_by=group_by,
     )
 
 

@@ -125,6 +125,28 @@ def renew_request(item: pytest.Function) -> None:
         item._obj = None
 
 
+def set_fixture_function(fixturedef: FixtureDef[Any], func: Callable[..., Any]) -> None:
+    """Make a (cloned) ``FixtureDef`` run ``func``, a function taking no fixtures.
+
+    ``FixtureDef.func`` and ``.argnames`` are plain attributes read at each
+    ``execute`` (pytest 8.4, 9.2); the fixture's dependencies are what
+    ``argnames`` lists.
+    """
+    fixturedef.func = func  # type: ignore[misc]
+    fixturedef.argnames = ()  # type: ignore[misc]
+
+
+def default_fixture_setup(fixturedef: FixtureDef[Any], request: Any) -> object:
+    """pytest's own ``pytest_fixture_setup``: call the fixture function, cache its value.
+
+    ``_pytest.fixtures.pytest_fixture_setup`` (pytest 8.4, 9.2), for fixtures
+    that another plugin's implementation of the hook must not see.
+    """
+    from _pytest.fixtures import pytest_fixture_setup
+
+    return pytest_fixture_setup(fixturedef, request)
+
+
 def conftests_not_for(item: pytest.Item) -> set[types.ModuleType]:
     """The conftest plugins that do not apply to ``item``'s path.
 

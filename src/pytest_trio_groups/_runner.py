@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import types
@@ -17,6 +16,7 @@ import trio
 from . import _pytest_compat as compat
 from ._async_fixtures import AsyncFixtures, is_cancellation, uses_async_generator_fixtures
 from ._capture import GroupCapture, MemberOutput
+from ._clocks import RealTimer, make_clock
 from ._context import CURRENT_MEMBER
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
@@ -30,6 +30,7 @@ from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
 from ._summary import GroupSummary
 from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, plugin_states
 from ._tracebacks import hide_plugin_frames, user_frames
+from ._trio_mode import POLICY_KEY, check_run_arguments
 from ._warnings import MemberWarnings, WarningsState
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -53,6 +54,10 @@ class PhaseHooks:
     def __init__(self, config: pytest.Config) -> None:
         self._pm = config.pluginmanager
         self._own = {plugin for name in self._OWN if (plugin := self._pm.get_plugin(name))}
+        pytest_trio = config.stash[POLICY_KEY].pytest_trio
+        if pytest_trio is not None:
+            # Its call hook would wrap the test in a trio.run of its own.
+            self._own.add(pytest_trio.plugin)
         self._by_conftests: dict[frozenset[object], tuple[Any, Any, Any]] = {}
 
     def for_item(self, item: pytest.Item) -> tuple[Any, Any, Any]:
@@ -96,7 +101,10 @@ class GroupRun:
         self.settings = settings
         self.hooks = hooks
         self.state = GroupSetupState(session, group.members, nextitem)
-        self.shared = SharedClones()
+        self.shared = SharedClones(session.config.stash[POLICY_KEY].pytest_trio)
+        #: The virtual clock the members asked for, or ``None`` for trio's own.
+        self.clock = make_clock(group.clock)
+        self._timer: RealTimer | None = None
         self.stop_reason: str | None = None
         self.interrupt: BaseException | None = None
         self.async_fixtures: AsyncFixtures | None = None
@@ -138,6 +146,7 @@ class GroupRun:
         try:
             trio.run(
                 self._main,
+                clock=self.clock,
                 restrict_keyboard_interrupt_to_checkpoints=True,
                 instruments=[
                     self.task_state,
@@ -158,6 +167,8 @@ class GroupRun:
         compat.set_setup_state(self.session, self.state)
         for observer in self.observers:
             observer.group_started(self)
+        if self.clock is not None:
+            self._timer = RealTimer(trio.lowlevel.current_trio_token())
         try:
             # The outer nursery holds wider-scoped async fixtures, which live
             # until every member is done.
@@ -173,9 +184,24 @@ class GroupRun:
                         errors += await self.state.close()
                     self._warn(errors)
         finally:
+            if self._timer is not None:
+                self._timer.close()
             self.state.restore()
             for observer in self.observers:
                 observer.group_finished(self)
+
+    def deadline_scope(self, seconds: float | None) -> trio.CancelScope:
+        """A cancel scope cancelled after ``seconds`` of real time (``None``: never).
+
+        Under a virtual clock a trio deadline would be virtual too.
+        """
+        if seconds is None:
+            return trio.CancelScope()
+        if self._timer is None:
+            return trio.CancelScope(deadline=trio.current_time() + seconds)
+        scope = trio.CancelScope()
+        self._timer.cancel_after(scope, seconds)
+        return scope
 
     async def _run_members(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -318,9 +344,7 @@ class MemberRun:
         assert run.async_fixtures is not None
         self.async_fixtures = run.async_fixtures
         #: Around setup and call: the deadline, and cancelled by ``cancel``.
-        self._scope = trio.CancelScope(
-            deadline=math.inf if self.timeout is None else trio.current_time() + self.timeout
-        )
+        self._scope = run.deadline_scope(self.timeout)
         self._cause: str | None = None
         #: The failure message when another plugin's limit cancelled the test.
         self._expiry: str | None = None
@@ -381,7 +405,7 @@ class MemberRun:
         return PhaseClock(when)
 
     async def _run(self) -> None:
-        if not uses_async_generator_fixtures(self.item):
+        if not uses_async_generator_fixtures(self.item, self.run_.shared):
             await self._phases()
             return
         async with trio.open_nursery() as self.fixture_nursery:
@@ -467,13 +491,25 @@ class MemberRun:
         item = self.item
         self._call_hook(item=item)
         funcargs = item.funcargs
-        await item.obj(**{name: funcargs[name] for name in compat.test_argnames(item)})
+        kwargs = {name: funcargs[name] for name in compat.test_argnames(item)}
+        instruments = check_run_arguments(kwargs, self.run_.clock)
+        for instrument in instruments:
+            trio.lowlevel.add_instrument(instrument)
+        try:
+            if hasattr(item.obj, "hypothesis"):
+                from ._plugins.hypothesis import run_given_test
+
+                await run_given_test(item.obj, kwargs)
+            else:
+                await item.obj(**kwargs)
+        finally:
+            for instrument in instruments:
+                trio.lowlevel.remove_instrument(instrument)
 
     async def _teardown(self) -> None:
         clock = self._begin("teardown")
         errors: list[BaseException] = []
-        with trio.CancelScope() as grace:
-            grace.deadline = trio.current_time() + self.run_.settings.teardown_timeout
+        with self.run_.deadline_scope(self.run_.settings.teardown_timeout):
             try:
                 self._teardown_hook(item=self.item, nextitem=self.run_.nextitem)
             except TEST_OUTCOME as exc:

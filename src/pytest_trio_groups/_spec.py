@@ -12,24 +12,40 @@ from typing import Any, cast
 import pytest
 
 MARK_NAME = "trio_group"
+ALONE_MARK_NAME = "trio_alone"
 _ACCEPTED = ("name", "timeout")
 _UNSET = object()
+
+#: The clock fixtures a test can ask for; one ``trio.run`` has one clock.
+CLOCK_FIXTURES = ("autojump_clock", "mock_clock")
 
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """What one test's mark asks for.
+    """How one test joins a group.
 
-    ``name`` is ``None`` for an anonymous mark: the test forms a group of its
-    own. ``timeout`` is the per-test deadline in seconds, ``None`` for none.
+    ``name`` is ``None`` for a group of its own (an anonymous mark, or a
+    trio test that is not grouped). ``timeout`` is the per-test deadline in
+    seconds, ``None`` for none.
     """
 
     name: str | None
     timeout: float | None
+    #: How the test joined: ``"mark"`` (a ``trio_group`` mark), ``"module"``,
+    #: ``"class"`` or ``"session"`` (``trio_group_by``), or ``"alone"`` (a trio
+    #: test that runs in a ``trio.run`` of its own).
+    origin: str = "mark"
+    #: The clock fixture the test uses, which its group's run is started with.
+    clock: str | None = None
 
 
 class MarkError(Exception):
     """A ``trio_group`` mark (or the test it marks) cannot be run as asked."""
+
+    def __init__(self, message: str, mark: str = MARK_NAME) -> None:
+        super().__init__(message)
+        #: The name of the mark at fault, for the message's prefix.
+        self.mark = mark
 
 
 def parse_timeout(value: object, what: str) -> float | None:
@@ -65,21 +81,36 @@ def _describe(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:40]}...{text[-10:]} ({len(text)} characters)"
 
 
-def spec_for(item: pytest.Item, default_timeout: float | None) -> GroupSpec | None:
-    """The ``GroupSpec`` of ``item``'s closest ``trio_group`` mark, if any.
+def closest_mark(item: pytest.Item) -> pytest.Mark | None:
+    """The closest ``trio_group`` or ``trio_alone`` mark of ``item``, if any."""
+    for mark in item.iter_markers():
+        if mark.name in (MARK_NAME, ALONE_MARK_NAME):
+            return mark
+    return None
 
-    Raises ``MarkError`` naming the fault when the mark's arguments are wrong
-    or the test cannot run in a trio nursery.
+
+def parse_alone_mark(mark: pytest.Mark) -> None:
+    """Check a ``trio_alone`` mark, which takes no arguments."""
+    if mark.args or mark.kwargs:
+        raise MarkError(f"{ALONE_MARK_NAME} takes no arguments", ALONE_MARK_NAME)
+
+
+def clock_of(item: pytest.Item) -> str | None:
+    """The clock fixture ``item`` uses, directly or through its fixtures.
+
+    Raises ``MarkError`` when it uses both: one ``trio.run`` has one clock.
     """
-    mark = item.get_closest_marker(MARK_NAME)
-    if mark is None:
-        return None
-    spec = _parse_mark(mark, default_timeout)
-    _check_runnable(item)
-    return spec
+    names = getattr(item, "fixturenames", ())
+    used = [name for name in CLOCK_FIXTURES if name in names]
+    if len(used) > 1:
+        raise MarkError(
+            "the test uses both autojump_clock and mock_clock; a trio run has one clock"
+        )
+    return used[0] if used else None
 
 
-def _parse_mark(mark: pytest.Mark, default_timeout: float | None) -> GroupSpec:
+def parse_mark(mark: pytest.Mark, default_timeout: float | None) -> GroupSpec:
+    """The ``GroupSpec`` a ``trio_group`` mark asks for; ``MarkError`` naming a wrong argument."""
     unknown = sorted(set(mark.kwargs) - set(_ACCEPTED))
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
@@ -100,10 +131,20 @@ def _parse_mark(mark: pytest.Mark, default_timeout: float | None) -> GroupSpec:
     return GroupSpec(name=name, timeout=timeout)
 
 
-def _check_runnable(item: pytest.Item) -> None:
+def test_function(item: pytest.Function) -> object:
+    """The function a test runs: for a Hypothesis ``@given`` test, the one it wraps."""
+    hypothesis = getattr(item.obj, "hypothesis", None)
+    return getattr(hypothesis, "inner_test", item.obj)
+
+
+def check_runnable(item: pytest.Item, what: str = "trio_group") -> None:
+    """Raise ``MarkError`` unless ``item`` is an ``async def`` test function.
+
+    ``what`` names the kind of test in the message: ``"trio_group"`` or ``"trio"``.
+    """
     if not isinstance(item, pytest.Function):
-        raise MarkError(f"only test functions can join a trio_group, not {type(item).__name__}")
-    func = item.obj
+        raise MarkError(f"only test functions can be {what} tests, not {type(item).__name__}", what)
+    func = test_function(item)
     if inspect.iscoroutinefunction(func):
         return
     if inspect.isasyncgenfunction(func):
@@ -112,4 +153,4 @@ def _check_runnable(item: pytest.Item) -> None:
         kind = "a generator function"
     else:
         kind = "a synchronous function"
-    raise MarkError(f"the test is {kind}; trio_group tests must be 'async def' functions")
+    raise MarkError(f"the test is {kind}; {what} tests must be 'async def' functions", what)

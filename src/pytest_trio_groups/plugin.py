@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from . import _pytest_compat as compat
+from . import _trio_fixtures
 from ._async_fixtures import is_async_fixture, refuse_outside_group
 from ._capture import GroupCaptureFixture
 from ._context import CURRENT_MEMBER
 from ._diagnosis import activate as activate_diagnosis
 from ._durations import record_durations_if_grouped
-from ._grouping import INDEX_KEY, MARK_ERROR_KEY, GroupIndex, order_items, read_marks
+from ._grouping import (
+    INDEX_KEY,
+    MARK_ERROR_KEY,
+    GroupIndex,
+    describe_groups,
+    order_items,
+    read_marks,
+)
 from ._options import Settings, add_options, read_settings
 from ._plugins import activate as activate_plugin_support
+from ._plugins import pytest_trio as pytest_trio_support
 from ._runner import GroupRun, PhaseHooks
-from ._spec import MARK_NAME
+from ._spec import ALONE_MARK_NAME, MARK_NAME
 from ._summary import SUMMARIES_KEY, write_summary
+from ._trio_mode import POLICY_KEY, TRIO_MARKER_HELP, TrioPolicy
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 _HOOKS_KEY = pytest.StashKey[PhaseHooks]()
@@ -31,6 +41,10 @@ MARKER_HELP = (
     "the other tests of the same group name, as sibling tasks in one trio nursery, "
     "each under its own deadline of `timeout` seconds."
 )
+ALONE_MARKER_HELP = (
+    f"{ALONE_MARK_NAME}: a trio test that never joins an automatic trio_group_by group; "
+    "it runs on its own (for tests that change process-wide state)."
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +53,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[_SETTINGS_KEY] = read_settings(config)
+    config.addinivalue_line("markers", ALONE_MARKER_HELP)
+    settings = config.stash[_SETTINGS_KEY] = read_settings(config)
+    plugin = pytest_trio_support.active_plugin(config)
+    trio_run = str(config.getini("trio_run"))
+    if plugin is None:
+        # pytest-trio's mark and fixtures, for suites written for it.
+        config.addinivalue_line("markers", TRIO_MARKER_HELP)
+        config.pluginmanager.register(_trio_fixtures, "trio_groups.trio_fixtures")
+        if trio_run != "trio":
+            raise pytest.UsageError(
+                f"trio_run = {trio_run}: without pytest-trio, trio tests are run with "
+                "trio.run only (install pytest-trio for other runners)"
+            )
+    config.stash[POLICY_KEY] = TrioPolicy(
+        group_by=settings.group_by,
+        trio_mode=bool(config.getini("trio_mode")),
+        trio_run=trio_run,
+        pytest_trio=(
+            None
+            if plugin is None
+            else pytest_trio_support.PytestTrio(plugin, _trio_fixtures.REPLACEMENTS)
+        ),
+    )
     if config.pluginmanager.hasplugin("xdist"):
         from ._plugins import xdist
 
@@ -56,8 +92,8 @@ def pytest_pycollect_makeitem(
     # stops the whole session; a marked one becomes an error of its own.
     if not inspect.isgeneratorfunction(obj) or not collector.funcnamefilter(name):
         return None
-    marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers(MARK_NAME)]
-    if not any(mark.name == MARK_NAME for mark in marks):
+    marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers()]
+    if not any(mark.name in (MARK_NAME, "trio") for mark in marks):
         return None
     return pytest.Function.from_parent(collector, name=name)
 
@@ -66,10 +102,22 @@ def pytest_pycollect_makeitem(
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    read_marks(items, config.stash[_SETTINGS_KEY].default_timeout)
+    policy = config.stash[POLICY_KEY]
+    policy.automark(items)
+    read_marks(items, config.stash[_SETTINGS_KEY].default_timeout, policy)
     order_items(items)
     if not hasattr(config, "workerinput"):
         record_durations_if_grouped(config, items)
+
+
+def pytest_report_collectionfinish(
+    config: pytest.Config, start_path: Path, items: list[pytest.Item]
+) -> list[str]:
+    # With -v or --collect-only: which group each test joined.
+    verbosity = config.get_verbosity()
+    if verbosity < 1 and not (config.option.collectonly and verbosity >= 0):
+        return []
+    return describe_groups(GroupIndex(items), verbosity)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -105,7 +153,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         run.execute()
     finally:
-        session.config.stash.setdefault(SUMMARIES_KEY, []).append(run.summary)
+        if group.summarized:
+            session.config.stash.setdefault(SUMMARIES_KEY, []).append(run.summary)
         out, err = run.capture.unattributed
         if run.summary.failed and (out or err):
             session.config.stash.setdefault(_UNATTRIBUTED_KEY, []).append((group.label, out, err))
@@ -130,24 +179,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> object:
-    if not is_async_fixture(fixturedef):
-        return None
     member = CURRENT_MEMBER.get(None)
-    if member is None:
-        refuse_outside_group(fixturedef, request)
-        return None
-    member.async_fixtures.setup(fixturedef, request, member)
-
-
-@pytest.fixture
-async def nursery() -> AsyncIterator[trio.Nursery]:
-    """A nursery that lives as long as the test; cancelled when the test ends.
-
-    A task started in it that raises fails the test.
-    """
-    async with trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
+    if is_async_fixture(fixturedef):
+        if member is None:
+            refuse_outside_group(fixturedef, request)
+            return None
+        member.async_fixtures.setup(fixturedef, request, member)
+    if _trio_fixtures.is_trio_fixture(fixturedef.func):
+        if member is not None:
+            # A member's trio fixtures run in its own task, inside the group's
+            # trio run: pytest's own code, not pytest-trio's placeholder.
+            return compat.default_fixture_setup(fixturedef, request)
+        if request.config.stash[POLICY_KEY].pytest_trio is None:
+            refuse_outside_group(fixturedef, request)
+    return None
 
 
 def _member_capture(
