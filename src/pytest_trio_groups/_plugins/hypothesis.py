@@ -19,6 +19,8 @@ async def run_given_test(test: Any, kwargs: dict[str, Any]) -> None:
     hypothesis = test.hypothesis
     inner = hypothesis.inner_test
 
+    # Named as the test: Hypothesis names the function in its reports.
+    @functools.wraps(inner)
     def run_example(*args: Any, **example_kwargs: Any) -> Any:
         return trio.from_thread.run(functools.partial(inner, *args, **example_kwargs))
 
