@@ -181,3 +181,54 @@ def test_foreign_plugin_internals(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_fixture_function_replacement_and_default_setup(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_trio_groups import _pytest_compat as compat
+
+        SEEN = []
+
+        def replacement():
+            return "replaced"
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_setup(item):
+            # What a group member gets: its own table, with one function replaced.
+            table = dict(compat.item_fixturedefs(item))
+            clone = compat.clone_fixturedef(table["original"][-1])
+            compat.set_fixture_function(clone, replacement)
+            assert clone.argnames == ()
+            table["original"] = (clone,)
+            compat.set_request_fixturedefs(item, table)
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_fixture_setup(fixturedef, request):
+            if fixturedef.argname == "plain":
+                value = compat.default_fixture_setup(fixturedef, request)
+                SEEN.append((value, fixturedef.cached_result[0]))
+                return value
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        import conftest
+
+        @pytest.fixture
+        def original(request):
+            return "original"
+
+        @pytest.fixture
+        def plain(original):
+            return "plain:" + original
+
+        def test_replaced_function_runs(original, plain):
+            assert original == "replaced"
+            assert plain == "plain:replaced"
+            assert conftest.SEEN == [("plain:replaced", "plain:replaced")]
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
