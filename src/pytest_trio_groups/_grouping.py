@@ -144,20 +144,19 @@ class GroupIndex:
         self._items = list(items)
         self._position = {item: index for index, item in enumerate(self._items)}
         self._groups: dict[pytest.Item, Group] = {}
-        self.groups: list[Group] = []
         by_key: dict[object, Group] = {}
         for item in self._items:
             spec = item.stash.get(SPEC_KEY, None)
             if spec is None:
                 continue
             assert isinstance(item, pytest.Function)
-            key = item if split else _group_key(item, spec)
+            natural = _group_key(item, spec)
+            key = item if split else natural
             group = by_key.get(key)
             if group is None:
                 # A test taken out of its group for its clock runs as a group of its own.
-                name = spec.name if key is not item else None
+                name = None if natural is item else spec.name
                 group = by_key[key] = Group(name=name, origin=spec.origin, clock=spec.clock)
-                self.groups.append(group)
             group.members.append(item)
             self._groups[item] = group
 
@@ -177,7 +176,7 @@ class GroupIndex:
         ]
         if not members:
             return
-        group = Group(name=self._groups[members[0]].name, members=members)
+        group = dataclasses.replace(self._groups[members[0]], members=members, done=False)
         for item in members:
             self._groups[item] = group
 
@@ -206,7 +205,7 @@ def describe_groups(index: GroupIndex, verbosity: int) -> list[str]:
     taken out of its group because of its clock is, with the reason.
     """
     lines: list[str] = []
-    for group in index.groups:
+    for group in index.groups():
         if group.name is None:
             spec = group.members[0].stash[SPEC_KEY]
             if spec.clock == "mock_clock" and spec.name is not None:
