@@ -94,3 +94,68 @@ def test_remember_alone_runs_such_tests_on_their_own_until_forgotten(
     third = pytester.runpytest("--trio-group-forget-alone")
     third.assert_outcomes(passed=1, failed=1)
     third.stdout.no_fnmatch_line("*runs on its own*")
+
+
+def test_the_run_alone_has_fresh_function_fixtures_and_the_same_module_ones(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+    import pytest, trio
+
+    STATE = {"busy": False}
+    D_CHECKED = trio.Event()
+
+    @pytest.mark.trio_group("g")
+    async def test_a_holds_the_resource():
+        STATE["busy"] = True
+        for _ in range(50):
+            if D_CHECKED.is_set():
+                break
+            await trio.sleep(0)
+        STATE["busy"] = False
+
+    LOG = []
+
+    @pytest.fixture(scope="module")
+    def shared():
+        LOG.append("module setup")
+        yield
+        LOG.append("module teardown")
+
+    @pytest.fixture
+    async def per_test(shared):
+        LOG.append("function setup")
+        async with trio.open_nursery():
+            yield
+        LOG.append("function teardown")
+
+    @pytest.mark.trio_group("g")
+    async def test_d_uses_fixtures(per_test):
+        try:
+            assert not STATE["busy"], "the resource is busy"
+        finally:
+            D_CHECKED.set()
+
+    def test_log():
+        # The module stays set up for the run alone (and for this test).
+        assert LOG == ["module setup"] + ["function setup", "function teardown"] * 2
+    """
+    )
+    result = pytester.runpytest("--trio-group-rerun-alone")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*::test_d_uses_fixtures (trio_group 'g') passed on its own; it overlapped with: *"]
+    )
+
+
+def test_remembering_needs_the_cache(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--trio-group-remember-alone", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --trio-group-remember-alone and --trio-group-forget-alone need pytest's "
+            "cache (the cacheprovider plugin is disabled)"
+        ]
+    )

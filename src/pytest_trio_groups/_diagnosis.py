@@ -68,7 +68,8 @@ class Diagnosis:
     def __init__(self, config: pytest.Config) -> None:
         self.remember = bool(config.getoption("trio_group_remember_alone"))
         self.rerun_alone = self.remember or bool(config.getoption("trio_group_rerun_alone"))
-        self._cache = config.cache
+        # None under -p no:cacheprovider.
+        self._cache: pytest.Cache | None = getattr(config, "cache", None)
         if (self.remember or config.getoption("trio_group_forget_alone")) and self._cache is None:
             raise pytest.UsageError(
                 f"{REMEMBER_ALONE} and {FORGET_ALONE} need pytest's cache "
