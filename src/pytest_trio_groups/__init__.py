@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from ._async_fixtures import FixtureProtocolError
+from ._notices import BlockedLoopWarning, SharedStateWarning
 from ._trio_fixtures import trio_fixture
 
 __version__ = "0.1.0"
 
-__all__ = ["FixtureProtocolError", "__version__", "trio_fixture"]
+__all__ = [
+    "BlockedLoopWarning",
+    "FixtureProtocolError",
+    "SharedStateWarning",
+    "__version__",
+    "trio_fixture",
+]

@@ -45,6 +45,10 @@ class RunObserver:
     def member_finished(self, member: MemberRun) -> None:
         """The attempt is torn down and its reports made, not yet published."""
 
+    def timeout_detail(self, member: MemberRun, late_by: float) -> str:
+        """Text added to the member's timeout failure, its deadline passed ``late_by`` s ago."""
+        return ""
+
     def next_attempt(self, member: MemberRun) -> float | None:
         """Seconds to wait before running the member again, or ``None`` to finish.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +12,8 @@ from ._spec import MarkError, parse_timeout
 from ._trio_mode import GROUP_BY_CHOICES
 
 DEFAULT_TEARDOWN_TIMEOUT = 5.0
+DEFAULT_BLOCKED_THRESHOLD = 0.5
+HAZARD_MODES = ("warn", "error", "off")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,14 @@ class Settings:
     summary: bool = True
     #: ``trio_group_by``: the automatic group of trio tests without a mark.
     group_by: str = "none"
+    #: Seconds the event loop may stay in one task step before it counts as
+    #: blocked; ``None`` when the watchdog is off.
+    blocked_threshold: float | None = DEFAULT_BLOCKED_THRESHOLD
+    #: What a shared-state change by overlapping tests gives: a warning, an
+    #: error in the test that made it, or nothing.
+    hazards: str = "warn"
+    #: Where to write the timeline (Chrome trace-event JSON); ``None`` for nowhere.
+    trace: str | None = None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -83,11 +94,49 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "trio_run", "The runner of trio tests: trio (or qtrio, with pytest-trio).", default="trio"
     )
+    group.addoption(
+        "--trio-group-blocked-threshold",
+        dest="trio_group_blocked_threshold",
+        metavar="SECONDS",
+        default=None,
+        help=(
+            "Warn when a trio_group test keeps the event loop from running other tests "
+            f"for longer than SECONDS (default: {DEFAULT_BLOCKED_THRESHOLD:g}; 0 or 'off' "
+            "to disable)."
+        ),
+    )
+    group.addoption(
+        "--trio-group-hazards",
+        dest="trio_group_hazards",
+        metavar="MODE",
+        default=None,
+        help=(
+            "What a change of process-wide state (os.environ, the working directory, "
+            "a monkeypatched attribute, sys.path) by a test while others of its group "
+            "run gives: 'warn' (default), 'error' (the test fails) or 'off'."
+        ),
+    )
+    group.addoption(
+        "--trio-group-trace",
+        dest="trio_group_trace",
+        metavar="FILE",
+        default=None,
+        help=(
+            "Write a timeline of every group's tests to FILE, as Chrome trace-event "
+            "JSON (open it in https://ui.perfetto.dev or chrome://tracing)."
+        ),
+    )
     parser.addini("trio_group_limit", "Default for --trio-group-limit.", default=None)
     parser.addini("trio_group_timeout", "Default for --trio-group-timeout.", default=None)
     parser.addini(
         "trio_group_teardown_timeout", "Default for --trio-group-teardown-timeout.", default=None
     )
+    parser.addini(
+        "trio_group_blocked_threshold",
+        "Default for --trio-group-blocked-threshold.",
+        default=None,
+    )
+    parser.addini("trio_group_hazards", "Default for --trio-group-hazards.", default=None)
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:
@@ -122,6 +171,11 @@ def read_settings(config: pytest.Config) -> Settings:
 
     default_timeout = _seconds(config, "trio_group_timeout")
     teardown_timeout = _seconds(config, "trio_group_teardown_timeout")
+    where, raw = _raw(config, "trio_group_hazards")
+    hazards = "warn" if raw is None else raw.strip().lower()
+    if hazards not in HAZARD_MODES:
+        raise pytest.UsageError(f"{where} must be one of 'warn', 'error' or 'off', got {raw!r}")
+    trace = config.getoption("trio_group_trace")
     return Settings(
         limit=limit,
         default_timeout=default_timeout,
@@ -130,7 +184,28 @@ def read_settings(config: pytest.Config) -> Settings:
         ),
         summary=bool(config.getoption("trio_group_summary")) and config.get_verbosity() >= 0,
         group_by=group_by,
+        blocked_threshold=_blocked_threshold(config),
+        hazards=hazards,
+        trace=None if trace is None else str(trace),
     )
+
+
+def _blocked_threshold(config: pytest.Config) -> float | None:
+    where, raw = _raw(config, "trio_group_blocked_threshold")
+    if raw is None:
+        return DEFAULT_BLOCKED_THRESHOLD
+    text = raw.strip().lower()
+    if text == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise pytest.UsageError(
+            f"{where} must be a number of seconds (0 or 'off' to disable), got {raw!r}"
+        )
+    return value or None
 
 
 def _seconds(config: pytest.Config, name: str) -> float | None:

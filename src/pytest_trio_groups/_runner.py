@@ -142,7 +142,7 @@ class GroupRun:
         self.logs.install()
         self.task_state.install()
         self.patches.install()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         try:
             trio.run(
                 self._main,
@@ -155,6 +155,7 @@ class GroupRun:
             )
         finally:
             self.summary.wall = time.perf_counter() - start
+            self.summary.cpu = time.process_time() - start_cpu
             self.patches.uninstall()
             self.task_state.uninstall()
             self.logs.uninstall()
@@ -363,6 +364,8 @@ class MemberRun:
         self._crash: BaseException | None = None
         self._crash_recorded = False
         self._cancelled_tb: types.TracebackType | None = None
+        #: Whether the deadline cancelled setup or call (marked on the timeline).
+        self.timed_out = False
 
     def cancel(self, cause: str) -> None:
         """Cancel setup and call: ``"stop"`` (the group is stopping) or ``"crash"``."""
@@ -475,7 +478,10 @@ class MemberRun:
             message = self._expiry
         else:
             assert self.timeout is not None
+            self.timed_out = True
+            late_by = trio.current_time() - self._scope.deadline
             message = f"Timeout: test exceeded {self.timeout:g}s ({self.run_.group.label})"
+            message += "".join(o.timeout_detail(self, late_by) for o in self.run_.observers)
         return pytest.fail.Exception(message).with_traceback(user_frames(self._cancelled_tb))
 
     async def _setup(self) -> None:

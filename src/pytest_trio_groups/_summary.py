@@ -1,8 +1,10 @@
-"""The per-group summary at the end of the run: what each group cost and saved."""
+"""The per-group summary at the end of the run: what each group measurably did."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,24 +17,57 @@ SUMMARIES_KEY = pytest.StashKey[list["GroupSummary"]]()
 #: Outcome words in the order pytest's own summary line uses them.
 _ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error", "rerun")
 
+#: CPU time over wall time from which a group counts as CPU-bound.
+CPU_BOUND = 0.9
+#: Wall time below which a group is too short for that to matter: a group
+#: of trivial tests is always busy, and over before anyone could wait.
+CPU_BOUND_MIN_WALL = 0.5
+
 
 @dataclass
 class GroupSummary:
-    """What one group run did, for the summary line."""
+    """What one group run did, for the summary line.
+
+    A plain value (strings, numbers, lists): it can be sent from a pytest-xdist
+    worker to the controller and formatted there.
+    """
 
     label: str
     tests: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     #: Wall-clock time of the group's ``trio.run``.
     wall: float = 0.0
-    #: The tests' own durations (setup + call + teardown), added up.
-    total: float = 0.0
+    #: CPU time the process used meanwhile (``time.process_time``: every thread).
+    cpu: float = 0.0
     #: Most members running at the same time.
     peak: int = 0
+    #: Times the event loop was blocked past the threshold, and for how long in all.
+    blocked: int = 0
+    blocked_seconds: float = 0.0
+    #: Shared-state warnings raised while members overlapped.
+    hazards: int = 0
     #: (duration, nodeid) of each member.
     durations: list[tuple[float, str]] = field(default_factory=list)
     #: The pytest-xdist worker that ran the group (``gw0``), if any.
     worker: str | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        """The summary as builtin types only (what execnet can send), without the worker."""
+        data = dataclasses.asdict(self)
+        data["outcomes"] = dict(self.outcomes)
+        data["durations"] = [list(pair) for pair in self.durations]
+        del data["worker"]
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], worker: str | None = None) -> GroupSummary:
+        """The summary ``as_data`` gave, as run on ``worker``."""
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        fields["outcomes"] = Counter(fields.get("outcomes", {}))
+        fields["durations"] = [
+            (duration, nodeid) for duration, nodeid in fields.get("durations", [])
+        ]
+        return cls(**{**fields, "worker": worker})
 
     def add_member(
         self, item: pytest.Item, reports: list[pytest.TestReport], *, again: bool = False
@@ -40,18 +75,21 @@ class GroupSummary:
         """Count one attempt at a member; ``again`` for its reruns, which are not new tests."""
         if not again:
             self.tests += 1
-        duration = sum(report.duration for report in reports)
-        self.total += duration
-        self.durations.append((duration, item.nodeid))
+        self.durations.append((sum(report.duration for report in reports), item.nodeid))
         for report in reports:
-            category = _category(report)
-            if category:
-                self.outcomes[category] += 1
+            word = category(report)
+            if word:
+                self.outcomes[word] += 1
 
     @property
     def failed(self) -> bool:
         """Whether any member failed or errored."""
         return bool(self.outcomes["failed"] or self.outcomes["error"])
+
+    @property
+    def busy(self) -> float:
+        """CPU time over wall time: 1.0 is one core busy all the time."""
+        return self.cpu / self.wall if self.wall > 0 else 0.0
 
     def line(self) -> str:
         counts = ", ".join(
@@ -59,14 +97,26 @@ class GroupSummary:
             for word in sorted(self.outcomes, key=lambda w: (_rank(w), w))
             if self.outcomes[word]
         )
-        speedup = self.total / self.wall if self.wall > 0 else 0.0
         noun = "test" if self.tests == 1 else "tests"
         where = f" on {self.worker}" if self.worker else ""
-        return (
+        parts = [
             f"{self.label}{where}: {self.tests} {noun} ({counts or 'none reported'}) "
-            f"in {self.wall:.2f}s wall, {self.total:.2f}s of test time, "
-            f"{speedup:.1f}x speed-up, {self.peak} at once at most"
-        )
+            f"in {self.wall:.2f}s wall",
+            f"{self.peak} at once at most",
+            f"CPU {self.busy:.0%} of wall",
+        ]
+        if self.blocked:
+            times = "once" if self.blocked == 1 else f"{self.blocked} times"
+            parts.append(f"event loop blocked {times} ({self.blocked_seconds:.2f}s)")
+        if self.hazards:
+            parts.append(f"{self.hazards} shared-state warning{'' if self.hazards == 1 else 's'}")
+        line = ", ".join(parts)
+        if self.busy >= CPU_BOUND and self.wall >= CPU_BOUND_MIN_WALL:
+            line += (
+                " -- CPU-bound: its tests compete for one CPU, so running them "
+                "concurrently saves little; try --trio-group-limit or pytest-xdist"
+            )
+        return line
 
     def slowest(self, count: int) -> list[str]:
         return [
@@ -75,7 +125,7 @@ class GroupSummary:
         ]
 
 
-def _category(report: pytest.TestReport) -> str:
+def category(report: pytest.TestReport) -> str:
     """The word pytest's summary counts a report under ("" for a passing setup/teardown).
 
     The same rules as pytest's own ``pytest_report_teststatus`` (runner and

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from . import _blocked_loop, _hazards, _trace, _trio_fixtures
 from . import _pytest_compat as compat
-from . import _trio_fixtures
 from ._async_fixtures import is_async_fixture, refuse_outside_group
 from ._capture import GroupCaptureFixture
 from ._context import CURRENT_MEMBER
@@ -35,6 +35,7 @@ from ._trio_mode import POLICY_KEY, TRIO_MARKER_HELP, TrioPolicy
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 _HOOKS_KEY = pytest.StashKey[PhaseHooks]()
 _UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
+_TRACE_WRITTEN_KEY = pytest.StashKey[str]()
 
 MARKER_HELP = (
     f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
@@ -82,6 +83,14 @@ def pytest_configure(config: pytest.Config) -> None:
         xdist.register(config)
     activate_plugin_support(config)
     activate_diagnosis(config)
+    # What the group runs show about their concurrency.
+    _trace.activate(config, settings.trace)
+    _blocked_loop.activate(config, settings.blocked_threshold)
+    _hazards.activate(config, settings.hazards)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _blocked_loop.deactivate(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -161,10 +170,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return True
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    trace = _trace.write_timeline(session.config)
+    if trace is not None:
+        session.config.stash[_TRACE_WRITTEN_KEY] = trace
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     config = terminalreporter.config
     if config.stash[_SETTINGS_KEY].summary:
         write_summary(terminalreporter, config.stash.get(SUMMARIES_KEY, []))
+    trace = config.stash.get(_TRACE_WRITTEN_KEY, None)
+    if trace is not None:
+        terminalreporter.write_line(f"trio_group timeline written to {trace}")
     # Output captured while a group ran that no test owned (a wider-scoped
     # fixture's background task, a subprocess writing to fd 1): shown, like a
     # failing test's captured output, when the group had a failure.

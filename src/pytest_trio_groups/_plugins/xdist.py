@@ -30,7 +30,7 @@ and the worker runs each member on its own, as a group of one.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -179,34 +179,8 @@ class WorkerSide:
     def pytest_sessionfinish(self) -> None:
         workeroutput: dict[str, Any] = self._config.workeroutput  # type: ignore[attr-defined]
         workeroutput[_SUMMARIES_OUTPUT] = [
-            _summary_data(summary) for summary in self._config.stash.get(SUMMARIES_KEY, [])
+            summary.as_data() for summary in self._config.stash.get(SUMMARIES_KEY, [])
         ]
-
-
-def _summary_data(summary: GroupSummary) -> dict[str, object]:
-    # execnet sends only plain builtin types.
-    return {
-        "label": summary.label,
-        "tests": summary.tests,
-        "outcomes": dict(summary.outcomes),
-        "wall": summary.wall,
-        "total": summary.total,
-        "peak": summary.peak,
-        "durations": [list(pair) for pair in summary.durations],
-    }
-
-
-def _summary_from(data: Mapping[str, Any], worker: str) -> GroupSummary:
-    return GroupSummary(
-        label=data["label"],
-        tests=data["tests"],
-        outcomes=Counter(data["outcomes"]),
-        wall=data["wall"],
-        total=data["total"],
-        peak=data["peak"],
-        durations=[(duration, nodeid) for duration, nodeid in data["durations"]],
-        worker=worker,
-    )
 
 
 # -- the controller -----------------------------------------------------------
@@ -272,7 +246,7 @@ class ControllerSide:
         output = getattr(node, "workeroutput", None) or {}
         summaries = self._config.stash.setdefault(SUMMARIES_KEY, [])
         for data in output.get(_SUMMARIES_OUTPUT, ()):
-            summaries.append(_summary_from(data, node.gateway.id))
+            summaries.append(GroupSummary.from_data(data, worker=node.gateway.id))
 
 
 @dataclass(eq=False)

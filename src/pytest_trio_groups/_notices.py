@@ -1,0 +1,109 @@
+"""Warnings the plugin raises about one test -- a blocked loop, shared state -- and their place."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import sysconfig
+import traceback
+import warnings
+from typing import TYPE_CHECKING
+
+import _pytest
+import outcome
+import pluggy
+import pytest
+import trio
+
+if TYPE_CHECKING:
+    from ._runner import MemberRun
+
+
+class BlockedLoopWarning(pytest.PytestWarning):
+    """A trio_group test kept the event loop busy, so no other test of its group could run."""
+
+
+class SharedStateWarning(pytest.PytestWarning):
+    """A trio_group test changed process-wide state while other tests of its group ran."""
+
+
+# Shown, and filtered by, the name users import them under.
+BlockedLoopWarning.__module__ = SharedStateWarning.__module__ = "pytest_trio_groups"
+
+
+def _dirs(*modules: object) -> tuple[str, ...]:
+    return tuple(
+        os.path.dirname(path) + os.sep
+        for module in modules
+        if (path := getattr(module, "__file__", None))
+    )
+
+
+_TRIO = _dirs(trio)
+#: The machinery between a test and its code: left out of the stacks shown.
+_PLUMBING = _dirs(trio, outcome, pluggy, pytest, _pytest, sys.modules[__name__.rpartition(".")[0]])
+#: Library code: a place in it is not what to blame when user code called it.
+_LIBRARIES = _PLUMBING + tuple(
+    os.path.join(sysconfig.get_paths()[key], "")
+    for key in ("stdlib", "platstdlib", "purelib", "platlib")
+)
+
+
+def user_frames(stack: traceback.StackSummary) -> list[traceback.FrameSummary]:
+    """The frames of a task's step in ``stack``, without trio's, pytest's or this plugin's.
+
+    The step's own frames start below trio's scheduler: what called
+    ``trio.run`` (pytest, ``runpy``) is left out.
+    """
+    below = max(
+        (i for i, frame in enumerate(stack) if frame.filename.startswith(_TRIO)), default=-1
+    )
+    return [frame for frame in stack[below + 1 :] if not frame.filename.startswith(_PLUMBING)]
+
+
+def blamed_frame(frames: list[traceback.FrameSummary]) -> traceback.FrameSummary | None:
+    """The innermost frame of code outside libraries (the call a user wrote), else the innermost."""
+    for frame in reversed(frames):
+        if not frame.filename.startswith(_LIBRARIES):
+            return frame
+    return frames[-1] if frames else None
+
+
+def caller_frame() -> traceback.FrameSummary | None:
+    """Where the code that called into the plugin's watch points is (the first user frame)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_LIBRARIES) and not filename.startswith(_PLUMBING):
+            return traceback.FrameSummary(filename, frame.f_lineno or 0, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def place(frame: traceback.FrameSummary | None, root: str) -> str:
+    """``file:line in function``, the file relative to ``root`` when it is under it."""
+    if frame is None:
+        return "an unknown place"
+    filename = frame.filename
+    if filename.startswith(os.path.join(root, "")):
+        filename = os.path.relpath(filename, root)
+    return f"{filename}:{frame.lineno} in {frame.name}"
+
+
+def attribute(member: MemberRun, message: Warning, frame: traceback.FrameSummary | None) -> bool:
+    """Record ``message`` as a warning of ``member``'s test, unless filters ignore it.
+
+    The filters in force decide whether it is shown; one that says "error"
+    still gives a warning: the plugin's own findings fail a test only when
+    asked to with an option.
+    """
+    filename, lineno = (frame.filename, frame.lineno or 0) if frame else ("<unknown>", 0)
+    category = type(message)
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            warnings.warn_explicit(message, category, filename, lineno)
+        except Warning:
+            caught.append(warnings.WarningMessage(message, category, filename, lineno))
+    member.warnings.log.extend(caught)
+    return bool(caught)

@@ -1,0 +1,146 @@
+"""A blocked event loop is blamed on the test and the line that blocked it (P8)."""
+
+from __future__ import annotations
+
+import pytest
+
+BLOCKING = """
+import time, pytest, trio
+
+pytestmark = pytest.mark.trio_group("g", timeout=30)
+
+async def test_waits():
+    await trio.sleep(0.01)
+
+async def test_sleeps():
+    await trio.sleep(0)
+    time.sleep(1)
+"""
+
+
+def test_blocking_member_is_blamed_with_its_frame(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_blocking=BLOCKING)
+    result = pytester.runpytest("--trio-group-blocked-threshold", "0.1")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= warnings summary =*",
+            "test_blocking.py::test_sleeps",
+            "  *test_blocking.py:10: BlockedLoopWarning: the event loop was blocked for 1.*s "
+            "at test_blocking.py:10 in test_sleeps: no other test of trio_group 'g' could run "
+            "meanwhile (threshold 0.1s). A blocking call (time.sleep, a synchronous socket or "
+            "HTTP call) holds up the whole group: await trio's equivalent, or run it in "
+            "trio.to_thread.run_sync.",
+            "  Stack (most recent call last):",
+            '    File "*test_blocking.py", line 10, in test_sleeps',
+            "      time.sleep(1)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["trio_group 'g': 2 tests (2 passed) in *, event loop blocked once (1.*s)"]
+    )
+    # The blame is the test's alone: its sibling's report carries no warning.
+    result.stdout.no_fnmatch_line("test_blocking.py::test_waits")
+
+
+def test_warning_shows_in_the_blamed_tests_report(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import json
+
+        def pytest_warning_recorded(warning_message, nodeid):
+            with open("recorded.json", "a") as file:
+                name = type(warning_message.message).__name__
+                file.write(json.dumps([nodeid, name]) + "\\n")
+        """
+    )
+    pytester.makepyfile(test_blocking=BLOCKING)
+    pytester.runpytest("--trio-group-blocked-threshold", "0.1").assert_outcomes(
+        passed=2, warnings=1
+    )
+    recorded = (pytester.path / "recorded.json").read_text().splitlines()
+    assert recorded == ['["test_blocking.py::test_sleeps", "BlockedLoopWarning"]']
+
+
+def test_healthy_group_has_no_warning(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.mark.trio_group("healthy")
+        @pytest.mark.parametrize("n", range(20))
+        async def test_polls(n):
+            for _ in range(5):
+                await trio.sleep(0.01)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=20)
+    result.stdout.no_fnmatch_line("*BlockedLoopWarning*")
+    result.stdout.no_fnmatch_line("*event loop blocked*")
+
+
+def test_deadline_missed_while_blocked_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_late="""
+        import time, pytest, trio
+
+        @pytest.mark.trio_group("late", timeout=0.2)
+        async def test_blocks_past_deadline():
+            await trio.sleep(0.05)  # its sibling starts meanwhile
+            time.sleep(1)
+            await trio.sleep(0)
+
+        @pytest.mark.trio_group("late", timeout=0.2)
+        async def test_waits_behind_it():
+            await trio.sleep(0.5)
+        """
+    )
+    result = pytester.runpytest("--trio-group-blocked-threshold", "0.1")
+    result.assert_outcomes(failed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E   *Failed: Timeout: test exceeded 0.2s (trio_group 'late'); the deadline was "
+            "missed because the event loop was blocked at test_late.py:6 in "
+            "test_blocks_past_deadline for 1.*s, and a test cannot be cancelled while it "
+            "blocks",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "E   *Failed: Timeout: test exceeded 0.2s (trio_group 'late'); the deadline passed "
+            "while test_late.py::test_blocks_past_deadline blocked the event loop at "
+            "test_late.py:6 in test_blocks_past_deadline, so the test was cancelled *s late",
+        ]
+    )
+
+
+@pytest.mark.parametrize("args, ini", [(["--trio-group-blocked-threshold", "off"], ""), ([], "0")])
+def test_watchdog_can_be_turned_off(pytester: pytest.Pytester, args: list[str], ini: str) -> None:
+    if ini:
+        pytester.makeini(f"[pytest]\ntrio_group_blocked_threshold = {ini}\n")
+    pytester.makepyfile(
+        test_blocking="""
+        import time, pytest
+
+        @pytest.mark.trio_group("g")
+        async def test_sleeps():
+            time.sleep(0.3)
+        """
+    )
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*BlockedLoopWarning*")
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
+def test_bad_threshold_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest(f"--trio-group-blocked-threshold={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --trio-group-blocked-threshold must be a number of seconds "
+            f"(0 or 'off' to disable), got '{value}'"
+        ]
+    )
