@@ -79,13 +79,15 @@ def test_each_group_runs_whole_and_concurrently_on_one_worker(
     result.stdout.fnmatch_lines(
         [
             "*= trio_group summary =*",
-            f"trio_group 'a' on {placed['a']}: 10 tests (10 passed) in *, 10 at once at most",
+            f"trio_group 'a' on {placed['a']}: 10 tests (10 passed) in *, 10 at once at most, CPU *% of wall",
             "    *s test_groups.py::test_a[[]*[]]",
         ],
         consecutive=False,
     )
     result.stdout.fnmatch_lines(
-        [f"trio_group 'b' on {placed['b']}: 10 tests (10 passed) in *, 10 at once at most"]
+        [
+            f"trio_group 'b' on {placed['b']}: 10 tests (10 passed) in *, 10 at once at most, CPU *% of wall"
+        ]
     )
 
 
@@ -281,7 +283,7 @@ def test_dist_each_runs_every_group_whole_on_every_worker(pytester: pytest.Pytes
         "trio_group 'b' on gw0",
         "trio_group 'b' on gw1",
     ]
-    assert all(line.endswith("10 at once at most") for line in lines)
+    assert all(", 10 at once at most, CPU " in line for line in lines)
 
 
 ORDER = """
