@@ -62,6 +62,33 @@ def test_warning_shows_in_the_blamed_tests_report(pytester: pytest.Pytester) -> 
     assert recorded == ['["test_blocking.py::test_sleeps", "BlockedLoopWarning"]']
 
 
+@pytest.mark.parametrize("how", ["mark", "option"])
+def test_filters_silence_the_warning(pytester: pytest.Pytester, how: str) -> None:
+    mark = '@pytest.mark.filterwarnings("ignore::pytest_trio_groups.BlockedLoopWarning")'
+    pytester.makepyfile(
+        test_blocking=f"""
+        import time, pytest, trio
+
+        @pytest.mark.trio_group("g")
+        {mark if how == "mark" else ""}
+        async def test_sleeps():
+            time.sleep(1)
+
+        @pytest.mark.trio_group("g")
+        async def test_sleeps_and_is_blamed():
+            time.sleep(1)
+        """
+    )
+    args = ["--trio-group-blocked-threshold=0.1"]
+    if how == "option":
+        args += ["-W", "ignore::pytest_trio_groups.BlockedLoopWarning"]
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=2, warnings=1 if how == "mark" else 0)
+    result.stdout.no_fnmatch_line("test_blocking.py::test_sleeps")
+    # Silenced or not, the block is counted.
+    result.stdout.fnmatch_lines(["trio_group 'g': 2 tests *, event loop blocked 2 times (2.*s)"])
+
+
 def test_healthy_group_has_no_warning(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -100,7 +100,12 @@ def attribute(member: MemberRun, message: Warning, frame: traceback.FrameSummary
     """
     filename, lineno = (frame.filename, frame.lineno or 0) if frame else ("<unknown>", 0)
     category = type(message)
+    own = member.warnings.state
     with warnings.catch_warnings(record=True) as caught:
+        if own is not None and not own.is_current():
+            # The test's own filters (marks, ``pytest.warns``) are swapped out
+            # once its task is done with it: judge by them all the same.
+            warnings.filters[:] = own.filters  # type: ignore[index]
         try:
             warnings.warn_explicit(message, category, filename, lineno)
         except Warning:
