@@ -51,7 +51,7 @@ class _RecordingGroupTrace(GroupTrace):
         tid = self._tid(member)
         for report in member.result.report_list:
             args: dict[str, Any] = {"outcome": category(report) or report.outcome}
-            if member.timed_out and report.when != "teardown":
+            if member.timed_out and report.when != "teardown" and report.failed:
                 args["timeout"] = True
             if member.attempt > 1:
                 args["attempt"] = member.attempt
