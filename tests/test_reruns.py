@@ -179,3 +179,26 @@ def test_timed_out_member_is_rerun_with_a_fresh_deadline(pytester: pytest.Pytest
     result = pytester.runpytest("--fail-on-flaky")
     assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
     assert result.ret == 7
+
+
+def test_rerun_delay_is_real_seconds_under_a_virtual_clock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import time
+        import pytest, trio
+
+        STARTS = []
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=1, reruns_delay=0.3)
+        async def test_flaky(autojump_clock):
+            STARTS.append(time.monotonic())
+            await trio.sleep(3600)
+            assert len(STARTS) == 2
+
+        def test_waited():
+            assert STARTS[1] - STARTS[0] >= 0.3
+        """
+    )
+    result = pytester.runpytest()
+    assert result.parseoutcomes() == {"passed": 2, "rerun": 1}

@@ -267,7 +267,9 @@ class GroupRun:
             member = await self.attempt(item)
             while (delay := self._next_attempt(member)) is not None:
                 self._publish(member)
-                await trio.sleep(delay)
+                if delay > 0:
+                    # Real seconds, also under a member's virtual clock.
+                    await trio.to_thread.run_sync(time.sleep, delay)
                 compat.renew_request(item)
                 member = await self.attempt(item, member.attempt + 1)
             # Published before the slot is released, so that a stop it causes
