@@ -159,3 +159,38 @@ def test_remembering_needs_the_cache(pytester: pytest.Pytester) -> None:
             "cache (the cacheprovider plugin is disabled)"
         ]
     )
+
+
+def test_rerun_alone_after_reruns_in_the_group(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        STATE = {"busy": False, "checks": 0}
+
+        @pytest.mark.trio_group("g")
+        async def test_a_holds_the_resource():
+            STATE["busy"] = True
+            for _ in range(100):
+                if STATE["checks"] == 2:
+                    break
+                await trio.sleep(0)
+            STATE["busy"] = False
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=1)
+        async def test_b_needs_it_alone():
+            STATE["checks"] += 1
+            assert not STATE["busy"], "the resource is busy"
+        """
+    )
+    result = pytester.runpytest("-v", "--trio-group-rerun-alone")
+    assert result.parseoutcomes() == {"passed": 1, "failed": 1, "rerun": 1}
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_b_needs_it_alone RERUN*",
+            "*::test_b_needs_it_alone FAILED*",
+            "*::test_b_needs_it_alone failed in trio_group 'g' and passed when run again on its "
+            "own after the group: it fails only when run concurrently.",
+        ]
+    )

@@ -303,3 +303,25 @@ def test_faulthandler_timeout_never_times_the_group_as_a_whole(pytester: pytest.
     result.assert_outcomes(passed=3)
     assert result.ret == 0
     assert not any("Timeout" in line for line in result.stderr.lines)
+
+
+def test_no_limit_strikes_once_the_debugger_was_entered(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.mark.trio_group("g")
+        async def test_debugged():
+            breakpoint()
+            await trio.sleep(0.6)
+
+        @pytest.mark.trio_group("g")
+        async def test_sibling():
+            await trio.sleep(0.6)
+        """
+    )
+    result = pytester.run(
+        sys.executable, "-m", "pytest", "-p", "no:randomly", "--timeout=0.3", stdin=b"c\n"
+    )
+    result.stdout.fnmatch_lines(["*PDB continue*"])
+    result.assert_outcomes(passed=2)
