@@ -38,6 +38,7 @@ def patch_all(name, monkeypatch, mocker, tmp_path):
     monkeypatch.setenv("APP_MODE", name)
     monkeypatch.setattr(settings, "MODE", name)
     mocker.patch.object(settings, "connect", return_value=f"fake {name}")
+    mocker.patch.dict(os.environ, {"APP_DICT": name})
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
 
@@ -58,6 +59,7 @@ async def test_b(monkeypatch, mocker, tmp_path):
 
 def test_after_the_group(pytestconfig):
     assert "APP_MODE" not in os.environ
+    assert "APP_DICT" not in os.environ
     assert settings.MODE == "original"
     assert settings.connect() == "real connection"
     assert os.getcwd() == str(pytestconfig.rootpath)
@@ -76,6 +78,7 @@ def _leftover(target: str) -> str:
 
 LEFTOVERS = [
     "os.environ['APP_MODE']",
+    "os.environ['APP_DICT']",
     "settings.MODE",
     "settings.connect",
     "the current directory",
@@ -130,6 +133,7 @@ def test_nested_patches_and_a_wider_fixtures_patch_are_left_alone(
         async def test_member(n, feature, monkeypatch, mocker):
             monkeypatch.setenv("APP_MODE", str(n))
             mocker.patch.object(settings, "connect")
+            mocker.patch.dict(os.environ, {"APP_DICT": str(n)}, clear=n == 2)
             monkeypatch.setattr(settings, "MODE", f"member {n}")
             await trio.lowlevel.checkpoint()
 
@@ -137,6 +141,7 @@ def test_nested_patches_and_a_wider_fixtures_patch_are_left_alone(
             assert settings.MODE == "module-wide"
             assert settings.connect() == "real connection"
             assert "APP_MODE" not in os.environ
+            assert "APP_DICT" not in os.environ
         """,
     )
     # Members start and end in order here, so their undos nest.

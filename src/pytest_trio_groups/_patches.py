@@ -82,6 +82,11 @@ def _item(mapping: Any, key: object, saved: object) -> _Target:
     return _Target(f"{where}[{key!r}]", lambda: mapping.get(key, _ABSENT), restore)
 
 
+def _tracked(mapping: object, key: object) -> bool:
+    # Written on every phase, by pytest or by this plugin: never a leftover.
+    return not (mapping is os.environ and key == "PYTEST_CURRENT_TEST")
+
+
 def _cwd(saved: str) -> _Target:
     return _Target("the current directory", os.getcwd, lambda: os.chdir(saved))
 
@@ -136,6 +141,8 @@ class PatchGuard:
             saved = _ABSENT if old is notset else old
             self._record(mp, ("attr", id(obj), name), partial(_attribute, obj, name, saved))
         for mapping, key, old in set_items[items:]:
+            if not _tracked(mapping, key):
+                continue
             saved = _ABSENT if old is notset else old
             self._record(mp, ("item", id(mapping), key), partial(_item, mapping, key, saved))
 
@@ -222,6 +229,26 @@ class PatchGuard:
             self._wrap(patch_class, "__enter__", enter)
             self._wrap(patch_class, "__exit__", undo)
 
+            # patch.dict: ``_patch_dict`` resolves ``in_dict``, saves a copy
+            # of it in ``_original`` and sets ``values`` (all keys first with
+            # ``clear``); ``_unpatch_dict`` puts the copy back (CPython 3.10 -
+            # 3.13). Only the keys it sets are its targets: the rest of the
+            # dict (``os.environ``, say) may change for other reasons.
+            def patch_dict(original: Any) -> Any:
+                def wrapper(patcher: Any) -> Any:
+                    result = original(patcher)
+                    mapping, saved = patcher.in_dict, patcher._original
+                    keys = dict.fromkeys([*(saved if patcher.clear else ()), *patcher.values])
+                    for key in filter(partial(_tracked, mapping), keys):
+                        make = partial(_item, mapping, key, saved.get(key, _ABSENT))
+                        guard._record(patcher, ("item", id(mapping), key), make)
+                    return result
+
+                return wrapper
+
+            self._wrap(mock._patch_dict, "_patch_dict", patch_dict)
+            self._wrap(mock._patch_dict, "_unpatch_dict", undo)
+
     def uninstall(self) -> None:
         """Give the patchers back their own entry points."""
         for cls, name, original in reversed(self._wrapped):
@@ -233,15 +260,16 @@ class PatchGuard:
     def restore(self, report_to: pytest.Item) -> None:
         """Put back what the group's undos did not, and warn about each such target.
 
+        Targets are put back in the reverse order of their first patch.
         Targets still held by a patcher that was never undone -- a
         wider-scoped fixture that outlives the group -- are left alone.
         """
-        for target in self._targets.values():
-            if target.held_by:
-                continue
-            before = target.read()
+        targets = [target for target in self._targets.values() if not target.held_by]
+        before = [target.read() for target in targets]
+        for target in reversed(targets):
             target.restore()
-            if not _same(before, target.read()):
+        for target, value in zip(targets, before, strict=True):
+            if not _same(value, target.read()):
                 self._warn(target, report_to)
         self._targets.clear()
         self._held.clear()
