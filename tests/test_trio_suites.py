@@ -486,3 +486,129 @@ def test_trio_fixture_without_pytest_trio(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*test_sync requested trio fixture 'now', but is not a trio test: *"]
     )
+
+
+# A suite written for pytest-trio, as its users write them: trio_mode, async
+# yield fixtures that start servers in their nursery, autojump_clock,
+# mock_clock, a trio_fixture, contextvars and a class of tests.
+PYTEST_TRIO_STYLE_SUITE = """
+import contextvars
+import functools
+import pytest, trio
+{trio_fixture_import}
+
+REQUEST_ID = contextvars.ContextVar("request_id", default=None)
+LOG = []
+
+
+@pytest.fixture
+async def echo_server(nursery):
+    async def handler(stream):
+        async with stream:
+            async for data in stream:
+                await stream.send_all(data)
+
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
+    port = listeners[0].socket.getsockname()[1]
+    yield port
+    LOG.append("server down")
+
+
+@pytest.fixture
+async def client(echo_server):
+    stream = await trio.open_tcp_stream("127.0.0.1", echo_server)
+    async with stream:
+        yield stream
+
+
+@pytest.fixture
+async def request_id():
+    REQUEST_ID.set("r-1")
+    yield "r-1"
+    assert REQUEST_ID.get() == "r-1"
+
+
+@trio_fixture
+def started():
+    return trio.current_time()
+
+
+async def test_echo(client):
+    await client.send_all(b"ping")
+    assert await client.receive_some(4) == b"ping"
+
+
+async def test_contextvar(request_id):
+    assert REQUEST_ID.get() == request_id
+
+
+async def test_timeout_with_autojump(autojump_clock):
+    with trio.move_on_after(3600) as scope:
+        await trio.sleep_forever()
+    assert scope.cancelled_caught
+
+
+async def test_mock_clock(mock_clock):
+    mock_clock.jump(30)
+    assert trio.current_time() == 30
+
+
+async def test_trio_fixture(started):
+    assert started <= trio.current_time()
+
+
+class TestMany:
+    @pytest.mark.parametrize("n", range(5))
+    async def test_parallel_clients(self, client, n):
+        message = b"m%d" % n
+        await client.send_all(message)
+        assert await client.receive_some(len(message)) == message
+
+
+def test_sync_still_works():
+    assert True
+
+
+def test_servers_were_torn_down():
+    assert LOG.count("server down") == 6
+"""
+
+
+@pytest.mark.parametrize("group_by", ["none", "module"])
+def test_a_pytest_trio_style_suite_passes_unchanged(
+    pytester: pytest.Pytester, trio_env: TrioEnv, group_by: str
+) -> None:
+    pytester.makeini(f"[pytest]\ntrio_mode = true\ntrio_group_by = {group_by}\n")
+    pytester.makepyfile(
+        PYTEST_TRIO_STYLE_SUITE.format(trio_fixture_import=trio_env.trio_fixture_import)
+    )
+    result = pytester.runpytest(*trio_env.args, "-v")
+    result.assert_outcomes(passed=12)
+    if group_by == "module":
+        result.stdout.fnmatch_lines(
+            [
+                "trio_group 'test_a_pytest_trio_style_suite_passes_unchanged.py'"
+                " (trio_group_by = module): 8 tests",
+            ]
+        )
+
+
+def test_a_generator_marked_trio_is_an_error_of_its_own(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.trio
+        def test_gen():
+            yield
+
+        @pytest.mark.trio
+        async def test_fine():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:trio")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*invalid trio mark on *::test_gen: the test is a generator function; trio tests*"]
+    )

@@ -101,8 +101,10 @@ def pytest_pycollect_makeitem(
     # stops the whole session; a marked one becomes an error of its own.
     if not inspect.isgeneratorfunction(obj) or not collector.funcnamefilter(name):
         return None
+    # A generator marked trio is ours to refuse only where pytest-trio is not.
+    ours = (MARK_NAME,) if collector.config.stash[POLICY_KEY].pytest_trio else (MARK_NAME, "trio")
     marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers()]
-    if not any(mark.name in (MARK_NAME, "trio") for mark in marks):
+    if not any(mark.name in ours for mark in marks):
         return None
     return pytest.Function.from_parent(collector, name=name)
 
