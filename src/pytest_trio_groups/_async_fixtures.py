@@ -365,9 +365,15 @@ def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:
         return
     item = compat.pyfuncitem(request)
     kind = "async" if is_async_fixture(fixturedef) else "trio"
-    pytest.fail(
-        f"{item.nodeid} requested {kind} fixture {fixturedef.argname!r}, but is not a trio "
-        f"test: {kind} fixtures run only in trio tests (@pytest.mark.trio_group, "
-        "@pytest.mark.trio, or async tests under trio_mode)",
-        pytrace=False,
-    )
+    try:
+        pytest.fail(
+            f"{item.nodeid} requested {kind} fixture {fixturedef.argname!r}, but is not a trio "
+            f"test: {kind} fixtures run only in trio tests (@pytest.mark.trio_group, "
+            "@pytest.mark.trio, or async tests under trio_mode)",
+            pytrace=False,
+        )
+    except pytest.fail.Exception as exc:
+        # Cached as pytest caches a failed setup, so that the fixture is
+        # finished (and can be set up again) when the test's scope ends.
+        fixturedef.cached_result = (None, fixturedef.cache_key(request), (exc, exc.__traceback__))
+        raise

@@ -64,7 +64,8 @@ def read_marks(
         try:
             spec = spec_of(item, default_timeout, policy)
         except MarkError as exc:
-            item.stash[MARK_ERROR_KEY] = f"invalid {exc.mark} mark on {item.nodeid}: {exc}"
+            where = item.nodeid if exc.mark is None else f"invalid {exc.mark} mark on {item.nodeid}"
+            item.stash[MARK_ERROR_KEY] = f"{where}: {exc}"
             continue
         if spec is not None:
             item.stash[SPEC_KEY] = spec

@@ -136,6 +136,13 @@ def set_fixture_function(fixturedef: FixtureDef[Any], func: Callable[..., Any]) 
     fixturedef.argnames = ()  # type: ignore[misc]
 
 
+#: Returned from ``pytest_fixture_setup`` once the fixture's value is cached:
+#: pytest reads the value from ``cached_result``, never from the hook's result
+#: (pytest 8.4, 9.2), which only has to be non-``None`` so that no other
+#: implementation runs (the value itself may be ``None``).
+FIXTURE_SET_UP = object()
+
+
 def default_fixture_setup(fixturedef: FixtureDef[Any], request: Any) -> object:
     """pytest's own ``pytest_fixture_setup``: call the fixture function, cache its value.
 

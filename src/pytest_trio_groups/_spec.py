@@ -42,9 +42,10 @@ class GroupSpec:
 class MarkError(Exception):
     """A ``trio_group`` mark (or the test it marks) cannot be run as asked."""
 
-    def __init__(self, message: str, mark: str = MARK_NAME) -> None:
+    def __init__(self, message: str, mark: str | None = MARK_NAME) -> None:
         super().__init__(message)
-        #: The name of the mark at fault, for the message's prefix.
+        #: The name of the mark at fault, for the message's prefix; ``None``
+        #: when the fault is the test's own, not a mark's.
         self.mark = mark
 
 
@@ -104,7 +105,7 @@ def clock_of(item: pytest.Item) -> str | None:
     used = [name for name in CLOCK_FIXTURES if name in names]
     if len(used) > 1:
         raise MarkError(
-            "the test uses both autojump_clock and mock_clock; a trio run has one clock"
+            "the test uses both autojump_clock and mock_clock; a trio run has one clock", None
         )
     return used[0] if used else None
 

@@ -81,7 +81,10 @@ class TrioPolicy:
         for mark in item.iter_markers(TRIO_MARK):
             run = mark.kwargs.get("run")
             if run is not None:
-                return "trio" if run is trio.run else getattr(run, "__qualname__", repr(run))
+                if run is trio.run:
+                    return "trio"
+                name = getattr(run, "__qualname__", None)
+                return f"{run.__module__}.{name}" if name else repr(run)
         return None if self.trio_run == "trio" else f"trio_run = {self.trio_run}"
 
     def auto_group_name(self, item: pytest.Item) -> str:

@@ -206,12 +206,15 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> obj
             return None
         member.async_fixtures.setup(fixturedef, request, member)
     if _trio_fixtures.is_trio_fixture(fixturedef.func):
-        if member is not None:
+        beside_pytest_trio = request.config.stash[POLICY_KEY].pytest_trio is not None
+        if member is None:
+            if not beside_pytest_trio:
+                refuse_outside_group(fixturedef, request)
+        elif beside_pytest_trio:
             # A member's trio fixtures run in its own task, inside the group's
-            # trio run: pytest's own code, not pytest-trio's placeholder.
-            return compat.default_fixture_setup(fixturedef, request)
-        if request.config.stash[POLICY_KEY].pytest_trio is None:
-            refuse_outside_group(fixturedef, request)
+            # trio run: pytest's own code, never pytest-trio's placeholder.
+            compat.default_fixture_setup(fixturedef, request)
+            return compat.FIXTURE_SET_UP
     return None
 
 
