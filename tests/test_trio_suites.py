@@ -432,7 +432,8 @@ def test_a_trio_mark_with_another_runner_is_an_error(pytester: pytest.Pytester) 
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*invalid trio mark on *::test_other_runner: the test asks to be run by my_run;"
+            "*invalid trio mark on *::test_other_runner: the test asks to be run by"
+            " test_a_trio_mark_with_another_runner_is_an_error.my_run;"
             " pytest-trio-groups runs trio tests with trio.run (install pytest-trio for other"
             " runners)"
         ]
