@@ -13,12 +13,21 @@ DRAWS = """
 import json, random, pytest, trio
 
 @pytest.fixture
-def drawn(request):
+async def background():
+    # An async generator fixture runs in a task of its own, the test's too.
+    values = [random.random()]
+    await trio.lowlevel.checkpoint()
+    yield values
+    await trio.lowlevel.checkpoint()
+    values.append(random.random())
+
+@pytest.fixture
+def drawn(request, background):
     values = [random.random()]
     yield values
     values.append(random.random())
     with open(f"draws-{request.node.callspec.id}.json", "w") as f:
-        json.dump(values, f)
+        json.dump(values + background, f)
 
 @pytest.mark.trio_group("g")
 @pytest.mark.parametrize("n", range(3))
