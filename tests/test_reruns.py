@@ -49,9 +49,16 @@ def test_reruns_option_reruns_failed_members_in_their_group(pytester: pytest.Pyt
     result = pytester.runpytest("-v", "--reruns=2")
     assert result.parseoutcomes() == {"passed": 3, "failed": 1, "rerun": 4}
     result.stdout.fnmatch_lines(["*= 1 failed, 3 passed, 4 rerun in *"])
-    lines = [line for line in result.stdout.lines if "::test_flaky " in line]
+    # The verbose lines only: each starts with the node id.
+    lines = [
+        line for line in result.stdout.lines if line.startswith("test_") and "::test_flaky " in line
+    ]
     assert [line.split()[1] for line in lines] == ["RERUN", "RERUN", "PASSED"]
-    lines = [line for line in result.stdout.lines if "::test_broken " in line]
+    lines = [
+        line
+        for line in result.stdout.lines
+        if line.startswith("test_") and "::test_broken " in line
+    ]
     assert [line.split()[1] for line in lines] == ["RERUN", "RERUN", "FAILED"]
     result.stdout.fnmatch_lines(["trio_group 'g': 3 tests (1 failed, 2 passed, 4 rerun) in *"])
 

@@ -95,9 +95,10 @@ def test_verbose_summary_lists_slowest_members(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(
         [
             "trio_group 'io': 5 tests*",
-            "    0.2*s test_verbose_summary_lists_slowest_members.py::test_wait[[]*[]]",
-            "    0.2*s test_verbose_summary_lists_slowest_members.py::test_wait[[]*[]]",
-            "    0.2*s test_verbose_summary_lists_slowest_members.py::test_wait[[]*[]]",
+            # The three waits are the slowest (how slow depends on the machine's load).
+            "    *s test_verbose_summary_lists_slowest_members.py::test_wait[[]*[]]",
+            "    *s test_verbose_summary_lists_slowest_members.py::test_wait[[]*[]]",
+            "    *s test_verbose_summary_lists_slowest_members.py::test_wait[[]*[]]",
             "trio_group 'other': 1 test*",
         ]
     )
