@@ -153,6 +153,10 @@ def test_xdist_worker_names_its_file_and_processes(pytester: pytest.Pytester) ->
     )
     result = pytester.runpytest("-n", "1", "--trio-group-trace", "trace.json")
     result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["trio_group timeline written to *trace-gw[*].json, one file per pytest-xdist worker"]
+    )
+    assert not (pytester.path / "trace.json").exists()
     events = _events(pytester.path / "trace-gw0.json")
     names = [e["args"]["name"] for e in events if e["name"] == "process_name"]
     assert names == ["trio_group 'io' [gw0]"]

@@ -21,6 +21,7 @@ from ._watchdog import Alarm, Watchdog
 if TYPE_CHECKING:
     from ._runner import GroupRun, MemberRun
 
+_clock = time.perf_counter
 #: Stack frames shown in a blocked-loop warning, innermost last.
 _SHOWN_FRAMES = 8
 #: How much a deadline may precede a block and still count as missed through it:
@@ -51,9 +52,9 @@ _WATCHDOG_KEY = pytest.StashKey[Watchdog]()
 class LoopWatch(RunObserver, trio.abc.Instrument):
     """Times each task step of one group's run; the watchdog thread checks on it.
 
-    The cost while nothing blocks is two attribute writes and a clock read
-    per task step; the thread takes the stack only when a step has already
-    lasted longer than the threshold.
+    The cost while nothing blocks is one call, a clock read and three
+    attribute writes per task step; the thread takes the stack only when a
+    step has already lasted longer than the threshold.
     """
 
     def __init__(self, watchdog: Watchdog, threshold: float, run: GroupRun) -> None:
@@ -92,18 +93,23 @@ class LoopWatch(RunObserver, trio.abc.Instrument):
         if self._watching:
             self._alarm = self._watchdog.after(self.poll, self._tick)
 
+    # Only two hooks: one call per task step, one per batch of steps. A step
+    # ends when the next one starts or the loop waits for I/O.
+
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self._step_start = time.perf_counter()
+        if self._episode is not None:
+            self._finish()
+        self._step_start = _clock()
         self._task = task
         self._step += 1
 
-    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+    def before_io_wait(self, timeout: float) -> None:
         self._task = None
         if self._episode is not None:
             self._finish()
 
     def check(self) -> None:
-        """In the ticker thread: if the current step has blocked too long, note where."""
+        """In the watchdog's thread: if the current step has blocked too long, note where."""
         task, step, start = self._task, self._step, self._step_start
         if task is None or step == self._noticed_step:
             return
@@ -132,7 +138,7 @@ class LoopWatch(RunObserver, trio.abc.Instrument):
         episode, self._episode = self._episode, None
         if episode is None:
             return
-        # The ticker may have noticed a step that has ended since: its end is
+        # The watchdog's thread may have noticed a step that has ended since: its end is
         # then known only roughly.
         episode.end = time.perf_counter() if episode.step == self._step else episode.noticed
         self._episodes.append(episode)

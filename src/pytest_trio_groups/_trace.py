@@ -151,6 +151,8 @@ class Timeline:
 
 
 _TIMELINE_KEY = pytest.StashKey[Timeline]()
+#: On a pytest-xdist controller: the names of the files the workers write.
+_WORKERS_WRITE_KEY = pytest.StashKey[str]()
 _NO_TRACE = GroupTrace()
 
 
@@ -167,6 +169,12 @@ def activate(config: pytest.Config, path: str | None) -> None:
     if isinstance(workerinput, dict):
         worker = str(workerinput.get("workerid", "")) or None
     target = config.invocation_params.dir / path
+    if worker is None and config.getoption("dist", "no") != "no" and config.getoption("tx", None):
+        # The pytest-xdist controller runs no test: only its workers write.
+        config.stash[_WORKERS_WRITE_KEY] = os.fspath(
+            target.with_name(f"{target.stem}-gw*{target.suffix}")
+        )
+        return
     if worker is not None:
         target = target.with_name(f"{target.stem}-{worker}{target.suffix}")
     timeline = config.stash[_TIMELINE_KEY] = Timeline(target, worker)
@@ -180,9 +188,10 @@ def group_trace(run: GroupRun) -> GroupTrace:
 
 
 def write_timeline(config: pytest.Config) -> str | None:
-    """Write the timeline file; its path, for the terminal, or ``None``."""
+    """Write the timeline file; where the timeline is, for the terminal, or ``None``."""
     timeline = config.stash.get(_TIMELINE_KEY, None)
     if timeline is None:
-        return None
+        workers = config.stash.get(_WORKERS_WRITE_KEY, None)
+        return None if workers is None else f"{workers}, one file per pytest-xdist worker"
     timeline.write()
     return os.fspath(timeline.path)
