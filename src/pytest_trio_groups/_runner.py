@@ -16,7 +16,7 @@ import trio
 from . import _pytest_compat as compat
 from ._async_fixtures import AsyncFixtures, is_cancellation, uses_async_generator_fixtures
 from ._capture import GroupCapture, MemberOutput
-from ._clocks import RealTimer, make_clock
+from ._clocks import cancel_in_real_time, make_clock
 from ._context import CURRENT_MEMBER
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
@@ -32,6 +32,7 @@ from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, 
 from ._tracebacks import hide_plugin_frames, user_frames
 from ._trio_mode import POLICY_KEY, check_run_arguments
 from ._warnings import MemberWarnings, WarningsState
+from ._watchdog import Watchdog
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -104,7 +105,8 @@ class GroupRun:
         self.shared = SharedClones(session.config.stash[POLICY_KEY].pytest_trio)
         #: The virtual clock the members asked for, or ``None`` for trio's own.
         self.clock = make_clock(group.clock)
-        self._timer: RealTimer | None = None
+        #: Keeps real-time deadlines when the run's clock is virtual.
+        self._timer: Watchdog | None = None
         self.stop_reason: str | None = None
         self.interrupt: BaseException | None = None
         self.async_fixtures: AsyncFixtures | None = None
@@ -169,7 +171,8 @@ class GroupRun:
         for observer in self.observers:
             observer.group_started(self)
         if self.clock is not None:
-            self._timer = RealTimer(trio.lowlevel.current_trio_token())
+            self._timer = Watchdog("trio_group real-time deadlines")
+            self._timer.start()
         try:
             # The outer nursery holds wider-scoped async fixtures, which live
             # until every member is done.
@@ -186,7 +189,7 @@ class GroupRun:
                     self._warn(errors)
         finally:
             if self._timer is not None:
-                self._timer.close()
+                self._timer.stop()
             self.state.restore()
             for observer in self.observers:
                 observer.group_finished(self)
@@ -201,7 +204,7 @@ class GroupRun:
         if self._timer is None:
             return trio.CancelScope(deadline=trio.current_time() + seconds)
         scope = trio.CancelScope()
-        self._timer.cancel_after(scope, seconds)
+        cancel_in_real_time(self._timer, scope, seconds)
         return scope
 
     async def _run_members(self) -> None:
