@@ -1,0 +1,589 @@
+"""pytest-trio's marks, trio_mode, runners, clocks and Hypothesis, with and without it (P6)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import TrioEnv
+
+# -- the trio mark ------------------------------------------------------------
+
+
+def test_marked_async_tests_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        ran = []
+
+        @pytest.fixture
+        async def greeting():
+            await trio.sleep(0)
+            return "hello"
+
+        @pytest.mark.trio
+        async def test_function():
+            await trio.sleep(0)
+            ran.append("function")
+
+        class TestMethods:
+            @pytest.mark.trio
+            async def test_method(self, greeting):
+                assert greeting == "hello"
+                await trio.sleep(0)
+                ran.append("method")
+
+        def test_both_ran():
+            assert sorted(ran) == ["function", "method"]
+        """,
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=3)
+
+
+def test_skip_and_xfail_from_inside_tasks(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        async def call(function):
+            function()
+
+        async def crash():
+            raise RuntimeError("a sibling task crashed")
+
+        @pytest.mark.trio
+        async def test_xfails():
+            pytest.xfail("not yet")
+
+        @pytest.mark.trio
+        async def test_skips():
+            pytest.skip("not here")
+
+        @pytest.mark.trio
+        async def test_xfail_beside_a_crash():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call, pytest.xfail)
+                nursery.start_soon(crash)
+
+        @pytest.mark.trio
+        async def test_skip_beside_a_crash():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call, pytest.skip)
+                nursery.start_soon(crash)
+
+        @pytest.mark.trio
+        async def test_skip_beside_an_xfail():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call, pytest.skip)
+                nursery.start_soon(call, pytest.xfail)
+        """,
+    )
+    result = pytester.runpytest(*trio_env.args, "-rA")
+    result.assert_outcomes(skipped=1, xfailed=1, failed=3)
+    # pytest-trio 0.8 on pytest 9 loses the skip's reason; this plugin keeps it.
+    skip_line = "SKIPPED * not here" if trio_env.ours else "SKIPPED *"
+    result.stdout.fnmatch_lines_random(
+        [
+            "XFAIL *::test_xfails*",
+            skip_line,
+            "FAILED *::test_xfail_beside_a_crash*",
+            "FAILED *::test_skip_beside_a_crash*",
+            "FAILED *::test_skip_beside_an_xfail*",
+        ]
+    )
+
+
+def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.trio
+        def test_not_async():
+            pass
+
+        def test_unmarked():
+            pass
+        """,
+    )
+    result = pytester.runpytest(*trio_env.args)
+    if trio_env.ours:
+        # A trio test must be async: the test gets a clear error (P1).
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("passed") == 1
+        assert outcomes.get("failed", 0) + outcomes.get("errors", 0) + outcomes.get("error", 0) == 1
+        result.stdout.fnmatch_lines(["*test_not_async*"])
+        result.stdout.fnmatch_lines(["*async def*"])
+    else:
+        result.assert_outcomes(passed=1, failed=1)
+        result.stdout.fnmatch_lines(["*is marked trio but is not async*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+# -- trio_mode ----------------------------------------------------------------
+
+
+def test_trio_mode_runs_every_async_test(
+    pytester: pytest.Pytester, trio_env: TrioEnv, trio_mode_way: str
+) -> None:
+    pytest.importorskip("hypothesis")
+    trio_env.enable_trio_mode(pytester, trio_mode_way)
+    trio_env.makepyfile(
+        pytester,
+        """
+        import trio
+        from hypothesis import given, settings, strategies
+
+        async def test_passes():
+            await trio.sleep(0)
+
+        async def test_fails():
+            await trio.sleep(0)
+            assert 1 == 2
+
+        @settings(deadline=None, max_examples=5)
+        @given(strategies.text())
+        async def test_examples_pass(text):
+            await trio.sleep(0)
+            assert isinstance(text, str)
+
+        @settings(deadline=None, max_examples=5)
+        @given(strategies.text())
+        async def test_examples_fail(text):
+            await trio.sleep(0)
+            assert isinstance(text, bytes)
+
+        def test_sync_still_runs():
+            pass
+        """,
+    )
+    result = pytester.runpytest(*trio_env.args)
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines_random(["FAILED *::test_fails*", "FAILED *::test_examples_fail*"])
+
+
+# A stand-in for qtrio (a Qt host for trio): records that its run was used.
+_FAKE_QTRIO = """
+import trio
+
+used = False
+
+def run(*args, **kwargs):
+    global used
+    used = True
+    return trio.run(*args, **kwargs)
+"""
+
+
+def _check_other_runner(result: pytest.RunResult, trio_env: TrioEnv) -> None:
+    if trio_env.pytest_trio:
+        # A test on another runner is pytest-trio's business, grouped or not.
+        result.assert_outcomes(passed=1)
+    else:
+        # Only trio.run is understood without pytest-trio: the test is
+        # refused with a clear message, not run on the wrong runner.
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("passed", 0) == 0
+        result.stdout.no_fnmatch_line("*AssertionError*")
+        result.stdout.fnmatch_lines(["*qtrio*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+@pytest.mark.parametrize(
+    "ini",
+    ["trio_mode = true\ntrio_run = qtrio\n", "trio_run = qtrio\n"],
+    ids=["trio-mode", "mark-only"],
+)
+def test_trio_run_names_another_runner(
+    pytester: pytest.Pytester, trio_env: TrioEnv, ini: str
+) -> None:
+    pytester.makeini("[pytest]\n" + ini)
+    pytester.makepyfile(qtrio=_FAKE_QTRIO)
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import qtrio
+        import trio
+
+        @pytest.mark.trio
+        async def test_on_qtrio():
+            await trio.sleep(0)
+            assert qtrio.used
+        """,
+    )
+    _check_other_runner(pytester.runpytest(*trio_env.args), trio_env)
+
+
+@pytest.mark.parametrize(
+    ("ini_run", "marks"),
+    [
+        ("trio", ["@pytest.mark.trio(run=qtrio.run)"]),
+        ("trio", ["@pytest.mark.trio(run='never used')", "@pytest.mark.trio(run=qtrio.run)"]),
+        ("qtrio", ["@pytest.mark.trio"]),
+    ],
+    ids=["mark-run", "closest-mark-run-wins", "blank-mark-takes-ini-run"],
+)
+def test_runner_chosen_by_mark_or_ini(
+    pytester: pytest.Pytester, trio_env: TrioEnv, ini_run: str, marks: list[str]
+) -> None:
+    pytester.makeini(f"[pytest]\ntrio_mode = true\ntrio_run = {ini_run}\n")
+    pytester.makepyfile(qtrio=_FAKE_QTRIO)
+    trio_env.makepyfile(
+        pytester,
+        "import pytest\nimport qtrio\nimport trio\n\n"
+        + "\n".join(marks)
+        + "\nasync def test_on_qtrio():\n    await trio.sleep(0)\n    assert qtrio.used\n",
+    )
+    _check_other_runner(pytester.runpytest(*trio_env.args), trio_env)
+
+
+def test_unknown_trio_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\ntrio_run = no_such_runner\n")
+    trio_env.makepyfile(
+        pytester,
+        """
+        async def test_anything():
+            pass
+        """,
+    )
+    result = pytester.runpytest(*trio_env.args)
+    assert result.parseoutcomes().get("passed", 0) == 0
+    if trio_env.pytest_trio:
+        result.stdout.fnmatch_lines(
+            [
+                "*ValueError: 'no_such_runner' not valid for 'trio_run' config.  "
+                "Must be one of: trio, qtrio"
+            ]
+        )
+    else:
+        # Bad input: a clear message naming the setting and the value.
+        assert "no_such_runner" in result.stdout.str() + result.stderr.str()
+        assert "trio_run" in result.stdout.str() + result.stderr.str()
+        result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+# -- clock fixtures -----------------------------------------------------------
+
+
+def test_autojump_clock_jumps_over_sleeps(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        @pytest.mark.trio
+        async def test_sleeps(autojump_clock):
+            assert trio.current_time() == 0
+            for seconds in range(10):
+                before = trio.current_time()
+                await trio.sleep(seconds)
+                assert trio.current_time() - before == seconds
+
+        @pytest.mark.trio
+        async def test_a_day(autojump_clock):
+            await trio.sleep(24 * 3600)
+            assert trio.current_time() == 24 * 3600
+        """,
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+
+
+def test_mock_clock_moves_when_told(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        @pytest.mark.trio
+        async def test_jump(mock_clock):
+            assert trio.current_time() == 0
+            mock_clock.jump(7)
+            assert trio.current_time() == 7
+
+        @pytest.mark.trio
+        async def test_autojump_when_asked(mock_clock):
+            mock_clock.autojump_threshold = 0
+            await trio.sleep(100)
+            assert trio.current_time() == 100
+        """,
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+
+
+def test_deadlines_stay_in_real_seconds_under_a_virtual_clock(
+    pytester: pytest.Pytester, trio_env: TrioEnv
+) -> None:
+    # Hours of virtual time pass in no real time: a 5 s deadline must not
+    # fire, whichever clock the test's run has.
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        @pytest.mark.trio
+        async def test_autojump(autojump_clock):
+            await trio.sleep(3 * 3600)
+            assert trio.current_time() == 3 * 3600
+
+        @pytest.mark.trio
+        async def test_mock(mock_clock):
+            mock_clock.autojump_threshold = 0
+            await trio.sleep(3 * 3600)
+        """,
+    )
+    pytester.runpytest(*trio_env.args, "-o", "trio_group_timeout=5").assert_outcomes(passed=2)
+
+
+def test_who_shares_a_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    # Tests that saw the same root task ran in the same trio run.
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        runs = {}
+
+        def note(name):
+            runs[name] = (trio.lowlevel.current_root_task(), trio.lowlevel.current_clock())
+
+        @pytest.mark.trio
+        async def test_plain_one():
+            note("plain_one")
+
+        @pytest.mark.trio
+        async def test_plain_two():
+            note("plain_two")
+
+        @pytest.mark.trio
+        async def test_jumping_one(autojump_clock):
+            note("jumping_one")
+            assert trio.lowlevel.current_clock() is autojump_clock
+
+        @pytest.mark.trio
+        async def test_jumping_two(autojump_clock):
+            note("jumping_two")
+            assert trio.lowlevel.current_clock() is autojump_clock
+
+        @pytest.mark.trio
+        async def test_mocked_one(mock_clock):
+            note("mocked_one")
+            assert trio.lowlevel.current_clock() is mock_clock
+
+        @pytest.mark.trio
+        async def test_mocked_two(mock_clock):
+            note("mocked_two")
+            assert trio.lowlevel.current_clock() is mock_clock
+
+        def test_runs():
+            def same_run(a, b):
+                return runs[a][0] is runs[b][0]
+
+            assert len(runs) == 6
+            assert same_run("plain_one", "plain_two") is GROUPED
+            assert same_run("jumping_one", "jumping_two") is GROUPED
+            assert runs["jumping_one"][1] is runs["jumping_two"][1] or not GROUPED
+            # A clock belongs to one run: clocked tests never join the plain
+            # tests' run, and mock_clock tests run alone.
+            assert not same_run("plain_one", "jumping_one")
+            assert not same_run("mocked_one", "mocked_two")
+            assert not same_run("mocked_one", "plain_one")
+            assert not same_run("mocked_one", "jumping_one")
+        """.replace("GROUPED", str(trio_env.grouped)),
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=7)
+
+
+# -- Hypothesis ---------------------------------------------------------------
+
+
+def test_hypothesis_with_the_trio_mark(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    pytest.importorskip("hypothesis")
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+        from hypothesis import given, settings, strategies
+
+        few = settings(deadline=None, max_examples=5)
+        examples = []
+
+        @few
+        @given(strategies.integers())
+        @pytest.mark.trio
+        async def test_mark_below_given(n):
+            await trio.sleep(0)
+            examples.append(("below", n))
+            assert isinstance(n, int)
+
+        @few
+        @pytest.mark.trio
+        @given(strategies.integers())
+        async def test_mark_above_given(n):
+            await trio.sleep(0)
+            examples.append(("above", n))
+            assert isinstance(n, int)
+
+        @few
+        @pytest.mark.parametrize("y", [1, 2])
+        @given(x=strategies.none())
+        @pytest.mark.trio
+        async def test_with_parametrize(x, y):
+            await trio.sleep(0)
+            examples.append(("parametrized", y))
+            assert x is None and y in (1, 2)
+
+        def test_every_example_ran():
+            kinds = {kind for kind, _ in examples}
+            assert kinds == {"below", "above", "parametrized"}
+            assert sum(kind == "below" for kind, _ in examples) >= 1
+            assert {y for kind, y in examples if kind == "parametrized"} == {1, 2}
+        """,
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=5)
+
+
+# -- auto-grouping: what a pytest-trio suite gains ----------------------------
+
+
+def test_tests_of_a_module_share_one_run_only_when_grouped(
+    pytester: pytest.Pytester, trio_env: TrioEnv
+) -> None:
+    # Each test waits until every task of its run is blocked, then looks at
+    # who has started: grouped, both have; ungrouped, each is alone.
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+        from trio.testing import wait_all_tasks_blocked
+
+        started = []
+        seen = {}
+
+        @pytest.mark.trio
+        async def test_first():
+            started.append("first")
+            await wait_all_tasks_blocked()
+            seen["first"] = sorted(started)
+
+        @pytest.mark.trio
+        async def test_second():
+            started.append("second")
+            await wait_all_tasks_blocked()
+            seen["second"] = sorted(started)
+
+        def test_seen():
+            if GROUPED:
+                assert seen == {"first": ["first", "second"], "second": ["first", "second"]}
+            else:
+                assert seen == {"first": ["first"], "second": ["first", "second"]}
+        """.replace("GROUPED", str(trio_env.grouped)),
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=3)
+
+
+def test_trio_alone_mark_keeps_a_test_out_of_the_group(
+    pytester: pytest.Pytester, trio_env: TrioEnv
+) -> None:
+    trio_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+
+        roots = {}
+
+        @pytest.mark.trio
+        async def test_member_one():
+            roots["one"] = trio.lowlevel.current_root_task()
+
+        @pytest.mark.trio
+        async def test_member_two():
+            roots["two"] = trio.lowlevel.current_root_task()
+
+        @pytest.mark.trio_alone
+        @pytest.mark.trio
+        async def test_loner():
+            roots["loner"] = trio.lowlevel.current_root_task()
+
+        def test_roots():
+            assert (roots["one"] is roots["two"]) is GROUPED
+            assert roots["loner"] is not roots["one"]
+            assert roots["loner"] is not roots["two"]
+        """.replace("GROUPED", str(trio_env.grouped)),
+    )
+    # The mark is this plugin's, known whether or not anything is grouped.
+    pytester.runpytest(*trio_env.args, "--strict-markers").assert_outcomes(passed=4)
+
+
+def test_trio_mode_suite_in_pytest_trio_style(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    # A suite as pytest-trio users write it: trio_mode, a server in the
+    # nursery fixture, async yield fixtures, virtual time.
+    trio_env.enable_trio_mode(pytester, "ini")
+    trio_env.makepyfile(
+        pytester,
+        """
+        from functools import partial
+
+        import pytest
+        import trio
+        import trio.testing
+
+        async def upper_echo(stream):
+            while data := await stream.receive_some(64):
+                await stream.send_all(data.upper())
+
+        @pytest.fixture
+        async def listener(nursery):
+            listeners = await nursery.start(partial(trio.serve_tcp, upper_echo, 0, host="127.0.0.1"))
+            return listeners[0]
+
+        @pytest.fixture
+        async def client(listener):
+            stream = await trio.testing.open_stream_to_socket_listener(listener)
+            async with stream:
+                yield stream
+
+        @pytest.mark.parametrize("word", [b"alpha", b"beta", b"gamma"])
+        async def test_shouts_back(client, word):
+            await client.send_all(word)
+            assert await client.receive_some(64) == word.upper()
+
+        async def test_polls_with_virtual_time(autojump_clock):
+            ticks = 0
+            while ticks < 60:
+                await trio.sleep(1)
+                ticks += 1
+            assert trio.current_time() == 60
+
+        async def test_background_work(nursery):
+            results = []
+
+            async def worker(n):
+                await trio.sleep(0)
+                results.append(n)
+
+            for n in range(5):
+                nursery.start_soon(worker, n)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sorted(results) == list(range(5))
+
+        def test_sync_tests_are_left_alone(tmp_path):
+            assert tmp_path.exists()
+        """,
+    )
+    pytester.runpytest(*trio_env.args).assert_outcomes(passed=6)
