@@ -46,6 +46,7 @@ def test_marked_async_tests_run(pytester: pytest.Pytester, trio_env: TrioEnv) ->
 
 
 def test_skip_and_xfail_from_inside_tasks(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+    trio_env.skip_where_pytest_cannot_show_pytest_trio_groups()
     trio_env.makepyfile(
         pytester,
         """
