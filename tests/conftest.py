@@ -124,6 +124,14 @@ def dropin_env(request: pytest.FixtureRequest) -> TrioEnv:
     return TrioEnv(name, args, pytest_trio=with_pytest_trio, grouped=grouped)
 
 
+@pytest.fixture(params=list(_ENVS))
+def plugin_env(request: pytest.FixtureRequest) -> TrioEnv:
+    """Beside pytest-trio or without it; the test chooses how to group."""
+    if _ENVS[request.param]:
+        pytest.importorskip("pytest_trio")
+    return TrioEnv(pytest_trio=_ENVS[request.param], grouped=False)
+
+
 @pytest.fixture(params=["ini", "ini-trio-run", "conftest"])
 def trio_mode_way(request: pytest.FixtureRequest) -> str:
     """The three ways pytest-trio documents to turn trio_mode on."""

@@ -116,16 +116,21 @@ def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, trio_env: TrioEnv) 
         """,
     )
     result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
-        # A trio test must be async: the test gets a clear error (P1).
-        outcomes = result.parseoutcomes()
-        assert outcomes.get("passed") == 1
-        assert outcomes.get("failed", 0) + outcomes.get("errors", 0) + outcomes.get("error", 0) == 1
-        result.stdout.fnmatch_lines(["*test_not_async*"])
-        result.stdout.fnmatch_lines(["*async def*"])
-    else:
+    if not trio_env.ours:
         result.assert_outcomes(passed=1, failed=1)
         result.stdout.fnmatch_lines(["*is marked trio but is not async*"])
+        return
+    # A trio test must be async: the test gets a clear error naming it (P1).
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1
+    result.stdout.fnmatch_lines(["*test_not_async*"])
+    output = result.stdout.str()
+    if trio_env.pytest_trio:
+        # Grouped beside pytest-trio, either plugin may refuse it.
+        assert "is marked trio but is not async" in output or "async def" in output
+    else:
+        result.stdout.fnmatch_lines(["*async def*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 
@@ -588,3 +593,91 @@ def test_trio_mode_suite_in_pytest_trio_style(pytester: pytest.Pytester, trio_en
         """,
     )
     pytester.runpytest(*trio_env.args).assert_outcomes(passed=6)
+
+
+_GROUPING_LAYOUT = {
+    "test_alpha.py": """
+        import pytest
+        import trio
+
+        from roots import note
+
+        @pytest.mark.trio
+        async def test_top_one():
+            note("alpha top one")
+
+        @pytest.mark.trio
+        async def test_top_two():
+            note("alpha top two")
+
+        class TestKind:
+            @pytest.mark.trio
+            async def test_in_class_one(self):
+                note("alpha class one")
+
+            @pytest.mark.trio
+            async def test_in_class_two(self):
+                note("alpha class two")
+
+        @pytest.mark.trio_group("chosen")
+        async def test_explicit(request):
+            note("alpha explicit")
+        """,
+    "test_beta.py": """
+        import pytest
+        import trio
+
+        from roots import note
+
+        @pytest.mark.trio
+        async def test_other_module():
+            note("beta")
+
+        @pytest.mark.trio_group("chosen")
+        async def test_explicit_too():
+            note("beta explicit")
+        """,
+    "roots.py": """
+        import trio
+
+        ROOTS = {}
+
+        def note(name):
+            ROOTS[name] = trio.lowlevel.current_root_task()
+        """,
+}
+
+_GROUPING_CHECK = """
+    from roots import ROOTS
+
+    def same_run(a, b):
+        return ROOTS[a] is ROOTS[b]
+
+    def test_groups():
+        assert len(ROOTS) == 7
+        # An explicit trio_group mark wins over the automatic group.
+        assert same_run("alpha explicit", "beta explicit")
+        assert not same_run("alpha explicit", "alpha top one")
+        assert same_run("alpha class one", "alpha class two") is (BY != "none")
+        if BY != "class":
+            # (Grouped by class, tests outside a class are the plugin's choice.)
+            assert same_run("alpha top one", "alpha top two") is (BY in ("module", "session"))
+        assert same_run("alpha top one", "alpha class one") is (BY in ("module", "session"))
+        assert same_run("alpha top one", "beta") is (BY == "session")
+    """
+
+
+@pytest.mark.parametrize("group_by", ["none", "module", "class", "session"])
+@pytest.mark.parametrize("how", ["ini", "option"])
+def test_trio_group_by_names_the_automatic_group(
+    pytester: pytest.Pytester, plugin_env: TrioEnv, group_by: str, how: str
+) -> None:
+    for name, source in _GROUPING_LAYOUT.items():
+        pytester.makepyfile(**{name.removesuffix(".py"): source})
+    pytester.makepyfile(test_zcheck=_GROUPING_CHECK.replace("BY", repr(group_by)))
+    if how == "ini":
+        pytester.makeini(f"[pytest]\ntrio_group_by = {group_by}\n")
+        args = plugin_env.args
+    else:
+        args = (*plugin_env.args, f"--trio-group-by={group_by}")
+    pytester.runpytest(*args).assert_outcomes(passed=8)
