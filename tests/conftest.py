@@ -49,16 +49,6 @@ class TrioEnv:
             return "from pytest_trio import trio_fixture"
         return "from pytest_trio_groups import trio_fixture"
 
-    def skip_where_pytest_cannot_show_pytest_trio_groups(self) -> None:
-        """Skip where pytest-trio runs the test on pytest < 9.
-
-        pytest 8.4 stops with an INTERNALERROR (IndexError in ``repr_excinfo``)
-        formatting an exception group whose frames are all hidden, which is
-        how pytest-trio raises several errors of one test (pytest #13734).
-        """
-        if not self.ours and pytest.version_tuple < (9,):
-            pytest.skip("pytest < 9 cannot format pytest-trio's exception groups")
-
     def makepyfile(self, pytester: pytest.Pytester, source: str) -> None:
         """Write a test module as a pytest-trio user would, importable in this environment."""
         pytester.makepyfile(
@@ -122,14 +112,6 @@ def dropin_env(request: pytest.FixtureRequest) -> TrioEnv:
     if grouped:
         args += _GROUPED_BY_MODULE
     return TrioEnv(name, args, pytest_trio=with_pytest_trio, grouped=grouped)
-
-
-@pytest.fixture(params=list(_ENVS))
-def plugin_env(request: pytest.FixtureRequest) -> TrioEnv:
-    """Beside pytest-trio or without it; the test chooses how to group."""
-    if _ENVS[request.param]:
-        pytest.importorskip("pytest_trio")
-    return TrioEnv(pytest_trio=_ENVS[request.param], grouped=False)
 
 
 @pytest.fixture(params=["ini", "ini-trio-run", "conftest"])

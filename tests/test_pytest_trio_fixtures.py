@@ -21,9 +21,9 @@ EXCEPTION_LINE = r"(E\s+| +\| ){}$"
 
 
 def test_coroutine_fixtures_nested_and_below_sync_fixtures(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -60,13 +60,13 @@ def test_coroutine_fixtures_nested_and_below_sync_fixtures(
             assert shout == "A WORD IN A PHRASE"
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=4)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=4)
 
 
 def test_coroutine_fixture_computed_anew_for_each_test(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -93,11 +93,11 @@ def test_coroutine_fixture_computed_anew_for_each_test(
             assert sorted(seen) == [1, 2]
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=3)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=3)
 
 
-def test_coroutine_fixture_that_raises(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.makepyfile(
+def test_coroutine_fixture_that_raises(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -113,8 +113,8 @@ def test_coroutine_fixture_that_raises(pytester: pytest.Pytester, trio_env: Trio
             raise AssertionError("the test body must not run")
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if dropin_env.ours:
         # Intended difference (P4): a fixture failing in setup is an error at
         # setup, as pytest reports it for sync fixtures.
         result.assert_outcomes(errors=1)
@@ -130,10 +130,10 @@ def test_coroutine_fixture_that_raises(pytester: pytest.Pytester, trio_env: Trio
 
 
 def test_async_yield_fixtures_set_up_and_torn_down_in_order(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
     # Each chain logs to a list of its own: grouped, the tests run at once.
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -205,13 +205,13 @@ def test_async_yield_fixtures_set_up_and_torn_down_in_order(
             ]
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=6)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=6)
 
 
 def test_async_yield_fixture_that_yields_twice(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -229,8 +229,8 @@ def test_async_yield_fixture_that_yields_twice(
             assert greedy == "first"
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if dropin_env.ours:
         # Intended difference (P4): the test passed; its fixture failed in
         # teardown, which is an error at teardown.
         result.assert_outcomes(passed=1, errors=1)
@@ -241,9 +241,9 @@ def test_async_yield_fixture_that_yields_twice(
 
 
 def test_async_yield_fixture_serving_from_its_own_nursery(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         from functools import partial
@@ -271,12 +271,12 @@ def test_async_yield_fixture_serving_from_its_own_nursery(
                 assert await stream.receive_some(16) == b"hello"
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=1)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])
 def test_teardown_crash_does_not_stop_other_teardowns(
-    pytester: pytest.Pytester, trio_env: TrioEnv, kind: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, kind: str
 ) -> None:
     if kind == "async":
         fixtures = """
@@ -315,7 +315,7 @@ def test_teardown_crash_does_not_stop_other_teardowns(
             torn_down.add("faulty")
             raise RuntimeError("faulty fixture broke while closing")
         """
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -336,8 +336,8 @@ def test_teardown_crash_does_not_stop_other_teardowns(
             assert set_up == torn_down == {"sound", "faulty"}
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if dropin_env.ours:
         # Intended difference (P4): the test passed and its fixture failed
         # while tearing down -- an error at teardown, as pytest reports it.
         result.assert_outcomes(passed=3, errors=1)
@@ -352,8 +352,8 @@ def test_teardown_crash_does_not_stop_other_teardowns(
 # -- sync fixtures ------------------------------------------------------------
 
 
-def test_sync_fixtures_in_trio_tests(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.makepyfile(
+def test_sync_fixtures_in_trio_tests(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -405,18 +405,18 @@ def test_sync_fixtures_in_trio_tests(pytester: pytest.Pytester, trio_env: TrioEn
             assert over_async_log == ["source up", "over_async up", "over_async down"]
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=5)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=5)
 
 
 # -- fixture ordering and concurrency ----------------------------------------
 
 
 def test_independent_fixtures_set_up_and_torn_down_concurrently(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
     # The Sequencer forces the two fixtures' steps to alternate: this only
     # completes if their setups (and teardowns) run at the same time.
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -469,13 +469,13 @@ def test_independent_fixtures_set_up_and_torn_down_concurrently(
             assert downs[-1] == "base"
         """,
     )
-    pytester.runpytest(*trio_env.args, *HANG_GUARD).assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args, *HANG_GUARD).assert_outcomes(passed=2)
 
 
 def test_nursery_of_each_fixture_cancelled_after_its_teardown(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -526,14 +526,14 @@ def test_nursery_of_each_fixture_cancelled_after_its_teardown(
             ]
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=2)
 
 
-def test_every_fixture_crash_is_reported(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.skip_where_pytest_cannot_show_pytest_trio_groups()
+def test_every_fixture_crash_is_reported(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.skip_where_pytest_cannot_show_pytest_trio_groups()
     # The messages are upper-cased at run time so that the tokens looked for
     # appear only where pytest reports the exceptions, not in the source.
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -582,8 +582,8 @@ def test_every_fixture_crash_is_reported(pytester: pytest.Pytester, trio_env: Tr
             assert not body_ran
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if dropin_env.ours:
         # Intended difference (P4): setup failures are an error at setup, the
         # fixture that fails closing is an error at teardown.
         result.assert_outcomes(passed=1, errors=2)
@@ -632,9 +632,9 @@ async def crashing():
     ids=["nursery-fixture", "own-nursery"],
 )
 def test_background_crash_cancels_the_test_and_only_its_fixture(
-    pytester: pytest.Pytester, trio_env: TrioEnv, crashing: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, crashing: str
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
 import math
@@ -681,15 +681,15 @@ def test_only_the_crashing_fixture_was_cancelled():
     assert test_ended_at == 1
 """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*RuntimeError: the background task crashed*"])
 
 
 def test_crash_below_nested_nurseries_and_async_finally(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         from contextlib import asynccontextmanager
@@ -721,15 +721,15 @@ def test_crash_below_nested_nurseries_and_async_finally(
             await trio.sleep_forever()
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines_random(["*INNER_FAILURE*"])
 
 
 def test_fixture_crash_cancels_a_hanging_sibling_fixture(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -760,8 +760,8 @@ def test_fixture_crash_cancels_a_hanging_sibling_fixture(
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args, *HANG_GUARD)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args, *HANG_GUARD)
+    if dropin_env.ours:
         # Intended difference (P4): failing setups are errors at setup.
         result.assert_outcomes(errors=3)
     else:
@@ -774,9 +774,9 @@ def test_fixture_crash_cancels_a_hanging_sibling_fixture(
 
 
 def test_contextvars_flow_through_fixtures_into_the_test(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import contextvars
@@ -818,16 +818,16 @@ def test_contextvars_flow_through_fixtures_into_the_test(
             assert var.get() == "unset"
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=2)
 
 
 # -- the nursery fixture ------------------------------------------------------
 
 
 def test_nursery_fixture_runs_a_fixtures_server(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         from functools import partial
@@ -863,13 +863,13 @@ def test_nursery_fixture_runs_a_fixtures_server(
             await done.wait()
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=2)
 
 
 def test_task_names_show_the_test_and_the_fixture(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -888,20 +888,20 @@ def test_task_names_show_the_test_and_the_fixture(
                 assert task.name == "<test 'test_named_task'>"
                 siblings = {t.name for t in task.parent_nursery.child_tasks}
                 assert "<fixture 'distinctively_named'>" in siblings
-        """.replace("PYTEST_TRIO_LAYOUT", str(not trio_env.ours)),
+        """.replace("PYTEST_TRIO_LAYOUT", str(not dropin_env.ours)),
     )
     # This plugin names a test's task after the test too; the layout of
     # fixture tasks beside it is pytest-trio's own, checked only there.
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=1)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=1)
 
 
 # -- fixture mistakes ---------------------------------------------------------
 
 
 def test_trio_fixture_used_by_sync_tests_is_an_error(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -927,14 +927,14 @@ def test_trio_fixture_used_by_sync_tests_is_an_error(
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(passed=1, errors=2)
     expected = [
         "*ERROR at setup of test_sync_direct*",
         "*: Trio fixtures can only be used by Trio tests*",
         "*ERROR at setup of test_sync_indirect*",
     ]
-    if not trio_env.pytest_trio:
+    if not dropin_env.pytest_trio:
         # Sync tests stay pytest-trio's where it is active; on pytest 9 it
         # then reports the second one with an unrelated AssertionError from
         # pytest's fixture cache.
@@ -943,17 +943,17 @@ def test_trio_fixture_used_by_sync_tests_is_an_error(
 
 
 def test_class_scoped_async_fixture_of_a_trio_class(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    if trio_env.grouped:
+    if dropin_env.grouped:
         # Both tests share one trio run, and so one instance.
         expected_instances = 1
-    elif trio_env.ours:
+    elif dropin_env.ours:
         # A trio object cannot outlive its run: each test's run makes its own.
         expected_instances = 2
     else:
         expected_instances = 0
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -979,8 +979,8 @@ def test_class_scoped_async_fixture_of_a_trio_class(
             assert len(made) == EXPECTED
         """.replace("EXPECTED", str(expected_instances)),
     )
-    result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if dropin_env.ours:
         # Intended difference (P4): wider-scoped async fixtures are supported.
         result.assert_outcomes(passed=3)
     else:
@@ -989,10 +989,10 @@ def test_class_scoped_async_fixture_of_a_trio_class(
 
 
 def test_session_scoped_async_fixture_in_trio_mode(
-    pytester: pytest.Pytester, trio_env: TrioEnv, trio_mode_way: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, trio_mode_way: str
 ) -> None:
-    trio_env.enable_trio_mode(pytester, trio_mode_way)
-    trio_env.makepyfile(
+    dropin_env.enable_trio_mode(pytester, trio_mode_way)
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -1005,8 +1005,8 @@ def test_session_scoped_async_fixture_in_trio_mode(
             assert for_everyone == "shared"
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
-    if trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if dropin_env.ours:
         # Intended difference (P4): wider-scoped async fixtures are supported.
         result.assert_outcomes(passed=1)
     else:
@@ -1015,10 +1015,10 @@ def test_session_scoped_async_fixture_in_trio_mode(
 
 
 def test_async_fixture_of_a_sync_test_in_trio_mode(
-    pytester: pytest.Pytester, trio_env: TrioEnv, trio_mode_way: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, trio_mode_way: str
 ) -> None:
-    trio_env.enable_trio_mode(pytester, trio_mode_way)
-    trio_env.makepyfile(
+    dropin_env.enable_trio_mode(pytester, trio_mode_way)
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -1034,7 +1034,7 @@ def test_async_fixture_of_a_sync_test_in_trio_mode(
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -1045,10 +1045,10 @@ def test_async_fixture_of_a_sync_test_in_trio_mode(
 
 
 def test_fixture_that_cancels_the_test_silently(
-    pytester: pytest.Pytester, trio_env: TrioEnv, trio_mode_way: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, trio_mode_way: str
 ) -> None:
-    trio_env.enable_trio_mode(pytester, trio_mode_way)
-    trio_env.makepyfile(
+    dropin_env.enable_trio_mode(pytester, trio_mode_way)
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -1064,16 +1064,16 @@ def test_fixture_that_cancels_the_test_silently(
             await trio.sleep(0)
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*cancels_everything*cancelled the test*"])
 
 
 def test_two_clocks_for_one_test(
-    pytester: pytest.Pytester, trio_env: TrioEnv, trio_mode_way: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, trio_mode_way: str
 ) -> None:
-    trio_env.enable_trio_mode(pytester, trio_mode_way)
-    trio_env.makepyfile(
+    dropin_env.enable_trio_mode(pytester, trio_mode_way)
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -1086,6 +1086,6 @@ def test_two_clocks_for_one_test(
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ValueError: Expected at most one Clock in kwargs, got *"])

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 # -- the trio mark ------------------------------------------------------------
 
 
-def test_marked_async_tests_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.makepyfile(
+def test_marked_async_tests_run(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -42,12 +42,12 @@ def test_marked_async_tests_run(pytester: pytest.Pytester, trio_env: TrioEnv) ->
             assert sorted(ran) == ["function", "method"]
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=3)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=3)
 
 
-def test_skip_and_xfail_from_inside_tasks(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.skip_where_pytest_cannot_show_pytest_trio_groups()
-    trio_env.makepyfile(
+def test_skip_and_xfail_from_inside_tasks(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.skip_where_pytest_cannot_show_pytest_trio_groups()
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -86,10 +86,10 @@ def test_skip_and_xfail_from_inside_tasks(pytester: pytest.Pytester, trio_env: T
                 nursery.start_soon(call, pytest.xfail)
         """,
     )
-    result = pytester.runpytest(*trio_env.args, "-rA")
+    result = pytester.runpytest(*dropin_env.args, "-rA")
     result.assert_outcomes(skipped=1, xfailed=1, failed=3)
     # pytest-trio 0.8 on pytest 9 loses the skip's reason; this plugin keeps it.
-    skip_line = "SKIPPED * not here" if trio_env.ours else "SKIPPED *"
+    skip_line = "SKIPPED * not here" if dropin_env.ours else "SKIPPED *"
     result.stdout.fnmatch_lines_random(
         [
             "XFAIL *::test_xfails*",
@@ -101,8 +101,8 @@ def test_skip_and_xfail_from_inside_tasks(pytester: pytest.Pytester, trio_env: T
     )
 
 
-def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.makepyfile(
+def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -115,8 +115,8 @@ def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, trio_env: TrioEnv) 
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
-    if not trio_env.ours:
+    result = pytester.runpytest(*dropin_env.args)
+    if not dropin_env.ours:
         result.assert_outcomes(passed=1, failed=1)
         result.stdout.fnmatch_lines(["*is marked trio but is not async*"])
         return
@@ -126,7 +126,7 @@ def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, trio_env: TrioEnv) 
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1
     result.stdout.fnmatch_lines(["*test_not_async*"])
     output = result.stdout.str()
-    if trio_env.pytest_trio:
+    if dropin_env.pytest_trio:
         # Grouped beside pytest-trio, either plugin may refuse it.
         assert "is marked trio but is not async" in output or "async def" in output
     else:
@@ -138,11 +138,11 @@ def test_trio_mark_on_a_sync_test(pytester: pytest.Pytester, trio_env: TrioEnv) 
 
 
 def test_trio_mode_runs_every_async_test(
-    pytester: pytest.Pytester, trio_env: TrioEnv, trio_mode_way: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, trio_mode_way: str
 ) -> None:
     pytest.importorskip("hypothesis")
-    trio_env.enable_trio_mode(pytester, trio_mode_way)
-    trio_env.makepyfile(
+    dropin_env.enable_trio_mode(pytester, trio_mode_way)
+    dropin_env.makepyfile(
         pytester,
         """
         import trio
@@ -171,7 +171,7 @@ def test_trio_mode_runs_every_async_test(
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines_random(["FAILED *::test_fails*", "FAILED *::test_examples_fail*"])
 
@@ -189,8 +189,8 @@ def run(*args, **kwargs):
 """
 
 
-def _check_other_runner(result: pytest.RunResult, trio_env: TrioEnv) -> None:
-    if trio_env.pytest_trio:
+def _check_other_runner(result: pytest.RunResult, dropin_env: TrioEnv) -> None:
+    if dropin_env.pytest_trio:
         # A test on another runner is pytest-trio's business, grouped or not.
         result.assert_outcomes(passed=1)
     else:
@@ -209,11 +209,11 @@ def _check_other_runner(result: pytest.RunResult, trio_env: TrioEnv) -> None:
     ids=["trio-mode", "mark-only"],
 )
 def test_trio_run_names_another_runner(
-    pytester: pytest.Pytester, trio_env: TrioEnv, ini: str
+    pytester: pytest.Pytester, dropin_env: TrioEnv, ini: str
 ) -> None:
     pytester.makeini("[pytest]\n" + ini)
     pytester.makepyfile(qtrio=_FAKE_QTRIO)
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -226,7 +226,7 @@ def test_trio_run_names_another_runner(
             assert qtrio.used
         """,
     )
-    _check_other_runner(pytester.runpytest(*trio_env.args), trio_env)
+    _check_other_runner(pytester.runpytest(*dropin_env.args), dropin_env)
 
 
 @pytest.mark.parametrize(
@@ -239,31 +239,31 @@ def test_trio_run_names_another_runner(
     ids=["mark-run", "closest-mark-run-wins", "blank-mark-takes-ini-run"],
 )
 def test_runner_chosen_by_mark_or_ini(
-    pytester: pytest.Pytester, trio_env: TrioEnv, ini_run: str, marks: list[str]
+    pytester: pytest.Pytester, dropin_env: TrioEnv, ini_run: str, marks: list[str]
 ) -> None:
     pytester.makeini(f"[pytest]\ntrio_mode = true\ntrio_run = {ini_run}\n")
     pytester.makepyfile(qtrio=_FAKE_QTRIO)
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         "import pytest\nimport qtrio\nimport trio\n\n"
         + "\n".join(marks)
         + "\nasync def test_on_qtrio():\n    await trio.sleep(0)\n    assert qtrio.used\n",
     )
-    _check_other_runner(pytester.runpytest(*trio_env.args), trio_env)
+    _check_other_runner(pytester.runpytest(*dropin_env.args), dropin_env)
 
 
-def test_unknown_trio_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+def test_unknown_trio_run(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
     pytester.makeini("[pytest]\ntrio_mode = true\ntrio_run = no_such_runner\n")
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         async def test_anything():
             pass
         """,
     )
-    result = pytester.runpytest(*trio_env.args)
+    result = pytester.runpytest(*dropin_env.args)
     assert result.parseoutcomes().get("passed", 0) == 0
-    if trio_env.pytest_trio:
+    if dropin_env.pytest_trio:
         result.stdout.fnmatch_lines(
             [
                 "*ValueError: 'no_such_runner' not valid for 'trio_run' config.  "
@@ -280,8 +280,8 @@ def test_unknown_trio_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
 # -- clock fixtures -----------------------------------------------------------
 
 
-def test_autojump_clock_jumps_over_sleeps(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.makepyfile(
+def test_autojump_clock_jumps_over_sleeps(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -301,11 +301,11 @@ def test_autojump_clock_jumps_over_sleeps(pytester: pytest.Pytester, trio_env: T
             assert trio.current_time() == 24 * 3600
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=2)
 
 
-def test_mock_clock_moves_when_told(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
-    trio_env.makepyfile(
+def test_mock_clock_moves_when_told(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -324,15 +324,15 @@ def test_mock_clock_moves_when_told(pytester: pytest.Pytester, trio_env: TrioEnv
             assert trio.current_time() == 100
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=2)
 
 
 def test_deadlines_stay_in_real_seconds_under_a_virtual_clock(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
     # Hours of virtual time pass in no real time: a 5 s deadline must not
     # fire, whichever clock the test's run has.
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -349,12 +349,12 @@ def test_deadlines_stay_in_real_seconds_under_a_virtual_clock(
             await trio.sleep(3 * 3600)
         """,
     )
-    pytester.runpytest(*trio_env.args, "-o", "trio_group_timeout=5").assert_outcomes(passed=2)
+    pytester.runpytest(*dropin_env.args, "-o", "trio_group_timeout=5").assert_outcomes(passed=2)
 
 
-def test_who_shares_a_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+def test_who_shares_a_run(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
     # Tests that saw the same root task ran in the same trio run.
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -407,17 +407,17 @@ def test_who_shares_a_run(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
             assert not same_run("mocked_one", "mocked_two")
             assert not same_run("mocked_one", "plain_one")
             assert not same_run("mocked_one", "jumping_one")
-        """.replace("GROUPED", str(trio_env.grouped)),
+        """.replace("GROUPED", str(dropin_env.grouped)),
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=7)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=7)
 
 
 # -- Hypothesis ---------------------------------------------------------------
 
 
-def test_hypothesis_with_the_trio_mark(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+def test_hypothesis_with_the_trio_mark(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
     pytest.importorskip("hypothesis")
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -459,18 +459,18 @@ def test_hypothesis_with_the_trio_mark(pytester: pytest.Pytester, trio_env: Trio
             assert {y for kind, y in examples if kind == "parametrized"} == {1, 2}
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=5)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=5)
 
 
 # -- auto-grouping: what a pytest-trio suite gains ----------------------------
 
 
 def test_tests_of_a_module_share_one_run_only_when_grouped(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
     # Each test waits until every task of its run is blocked, then looks at
     # who has started: grouped, both have; ungrouped, each is alone.
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -497,15 +497,15 @@ def test_tests_of_a_module_share_one_run_only_when_grouped(
                 assert seen == {"first": ["first", "second"], "second": ["first", "second"]}
             else:
                 assert seen == {"first": ["first"], "second": ["first", "second"]}
-        """.replace("GROUPED", str(trio_env.grouped)),
+        """.replace("GROUPED", str(dropin_env.grouped)),
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=3)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=3)
 
 
 def test_trio_alone_mark_keeps_a_test_out_of_the_group(
-    pytester: pytest.Pytester, trio_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    trio_env.makepyfile(
+    dropin_env.makepyfile(
         pytester,
         """
         import pytest
@@ -530,17 +530,19 @@ def test_trio_alone_mark_keeps_a_test_out_of_the_group(
             assert (roots["one"] is roots["two"]) is GROUPED
             assert roots["loner"] is not roots["one"]
             assert roots["loner"] is not roots["two"]
-        """.replace("GROUPED", str(trio_env.grouped)),
+        """.replace("GROUPED", str(dropin_env.grouped)),
     )
     # The mark is this plugin's, known whether or not anything is grouped.
-    pytester.runpytest(*trio_env.args, "--strict-markers").assert_outcomes(passed=4)
+    pytester.runpytest(*dropin_env.args, "--strict-markers").assert_outcomes(passed=4)
 
 
-def test_trio_mode_suite_in_pytest_trio_style(pytester: pytest.Pytester, trio_env: TrioEnv) -> None:
+def test_trio_mode_suite_in_pytest_trio_style(
+    pytester: pytest.Pytester, dropin_env: TrioEnv
+) -> None:
     # A suite as pytest-trio users write it: trio_mode, a server in the
     # nursery fixture, async yield fixtures, virtual time.
-    trio_env.enable_trio_mode(pytester, "ini")
-    trio_env.makepyfile(
+    dropin_env.enable_trio_mode(pytester, "ini")
+    dropin_env.makepyfile(
         pytester,
         """
         from functools import partial
@@ -592,7 +594,7 @@ def test_trio_mode_suite_in_pytest_trio_style(pytester: pytest.Pytester, trio_en
             assert tmp_path.exists()
         """,
     )
-    pytester.runpytest(*trio_env.args).assert_outcomes(passed=6)
+    pytester.runpytest(*dropin_env.args).assert_outcomes(passed=6)
 
 
 _GROUPING_LAYOUT = {
@@ -670,14 +672,14 @@ _GROUPING_CHECK = """
 @pytest.mark.parametrize("group_by", ["none", "module", "class", "session"])
 @pytest.mark.parametrize("how", ["ini", "option"])
 def test_trio_group_by_names_the_automatic_group(
-    pytester: pytest.Pytester, plugin_env: TrioEnv, group_by: str, how: str
+    pytester: pytest.Pytester, trio_env: TrioEnv, group_by: str, how: str
 ) -> None:
     for name, source in _GROUPING_LAYOUT.items():
         pytester.makepyfile(**{name.removesuffix(".py"): source})
     pytester.makepyfile(test_zcheck=_GROUPING_CHECK.replace("BY", repr(group_by)))
     if how == "ini":
         pytester.makeini(f"[pytest]\ntrio_group_by = {group_by}\n")
-        args = plugin_env.args
+        args = trio_env.args
     else:
-        args = (*plugin_env.args, f"--trio-group-by={group_by}")
+        args = (*trio_env.args, f"--trio-group-by={group_by}")
     pytester.runpytest(*args).assert_outcomes(passed=8)
