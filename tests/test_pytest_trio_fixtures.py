@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 # A deadline for inner tests that would hang if fixtures were set up one after
 # another instead of concurrently: a wrong implementation then fails, not hangs.
-HANG_GUARD = ("-o", "trio_group_timeout=10")
+HANG_GUARD = ("-o", "trio_group_timeout=5")
 
 # An exception's last line, raised alone ("E   ...") or inside a group ("  | ...").
 EXCEPTION_LINE = r"(E\s+| +\| ){}$"
@@ -929,17 +929,32 @@ def test_trio_fixture_used_by_sync_tests_is_an_error(
     )
     result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(passed=1, errors=2)
-    expected = [
-        "*ERROR at setup of test_sync_direct*",
-        "*: Trio fixtures can only be used by Trio tests*",
-        "*ERROR at setup of test_sync_indirect*",
-    ]
-    if not dropin_env.pytest_trio:
+    if dropin_env.pytest_trio:
         # Sync tests stay pytest-trio's where it is active; on pytest 9 it
-        # then reports the second one with an unrelated AssertionError from
-        # pytest's fixture cache.
-        expected.append("*: Trio fixtures can only be used by Trio tests*")
-    result.stdout.fnmatch_lines(expected)
+        # reports the second one with a bare AssertionError from pytest's
+        # fixture cache, so only the first message is pytest-trio's.
+        result.stdout.fnmatch_lines(
+            [
+                "*ERROR at setup of test_sync_direct*",
+                "*: Trio fixtures can only be used by Trio tests*",
+                "*ERROR at setup of test_sync_indirect*",
+            ]
+        )
+    else:
+        result.stdout.fnmatch_lines(
+            [
+                "*ERROR at setup of test_sync_direct*",
+                f"*::test_sync_direct {_NOT_A_TRIO_TEST.format('trio', 'run_clock_now')}",
+                "*ERROR at setup of test_sync_indirect*",
+                f"*::test_sync_indirect {_NOT_A_TRIO_TEST.format('trio', 'run_clock_now')}",
+            ]
+        )
+
+
+_NOT_A_TRIO_TEST = (
+    "requested {0} fixture '{1}', but is not a trio test: {0} fixtures run only in trio tests "
+    "(@pytest.mark.trio_group, @pytest.mark.trio, or async tests under trio_mode)"
+)
 
 
 def test_class_scoped_async_fixture_of_a_trio_class(
@@ -1036,12 +1051,11 @@ def test_async_fixture_of_a_sync_test_in_trio_mode(
     )
     result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*ERROR at setup of test_sync*",
-            "*: Trio fixtures can only be used by Trio tests*",
-        ]
-    )
+    if dropin_env.pytest_trio:
+        message = "*: Trio fixtures can only be used by Trio tests*"
+    else:
+        message = f"*::test_sync {_NOT_A_TRIO_TEST.format('async', 'needs_trio')}"
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_sync*", message])
 
 
 def test_fixture_that_cancels_the_test_silently(
@@ -1066,7 +1080,15 @@ def test_fixture_that_cancels_the_test_silently(
     )
     result = pytester.runpytest(*dropin_env.args)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*cancels_everything*cancelled the test*"])
+    if dropin_env.ours:
+        result.stdout.fnmatch_lines(
+            [
+                "E   pytest_trio_groups.FixtureProtocolError: async fixture 'cancels_everything' "
+                "swallowed Cancelled at its yield; let trio.Cancelled propagate"
+            ]
+        )
+    else:
+        result.stdout.fnmatch_lines(["*cancels_everything*cancelled the test*"])
 
 
 def test_two_clocks_for_one_test(
@@ -1077,15 +1099,67 @@ def test_two_clocks_for_one_test(
         pytester,
         """
         import pytest
+        import trio
 
         @pytest.fixture
         def same_clock_again(mock_clock):
             return mock_clock
 
-        async def test_two_clocks(mock_clock, same_clock_again):
+        async def test_two_clocks(mock_clock, autojump_clock):
             pass
+
+        async def test_one_clock_twice(mock_clock, same_clock_again):
+            assert trio.lowlevel.current_clock() is same_clock_again
         """,
     )
     result = pytester.runpytest(*dropin_env.args)
+    if not dropin_env.ours:
+        result.assert_outcomes(failed=2)
+        result.stdout.fnmatch_lines(["*ValueError: Expected at most one Clock in kwargs, got *"])
+        return
+    # Known before the test's run starts: an error at setup (P4). The same
+    # clock reached twice is one clock, which the run uses.
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_two_clocks*",
+            "*::test_two_clocks: the test uses both autojump_clock and mock_clock; "
+            "a trio run has one clock",
+        ]
+    )
+    # The test carries no trio_group mark: the message must not blame one.
+    result.stdout.no_fnmatch_line("invalid trio_group mark on *::test_two_clocks*")
+
+
+def test_clock_from_another_fixture(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+    dropin_env.makepyfile(
+        pytester,
+        """
+        import pytest
+        import trio
+        from trio.testing import MockClock
+
+        @pytest.fixture
+        def fast_clock():
+            return MockClock(autojump_threshold=0)
+
+        @pytest.mark.trio
+        async def test_runs_on_it(fast_clock):
+            assert trio.lowlevel.current_clock() is fast_clock
+        """,
+    )
+    result = pytester.runpytest(*dropin_env.args)
+    if not dropin_env.ours:
+        # pytest-trio starts the test's run with any Clock among its arguments.
+        result.assert_outcomes(passed=1)
+        return
+    # This plugin starts a run before its fixtures exist, so it can only give
+    # it autojump_clock's or mock_clock's clock; another is refused clearly.
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*ValueError: Expected at most one Clock in kwargs, got *"])
+    result.stdout.fnmatch_lines(
+        [
+            "E * pytest.UsageError: fixture 'fast_clock' gives a trio Clock, but the test's trio "
+            "run was started before its fixtures and cannot use it; make the fixture return (or "
+            "depend on) autojump_clock or mock_clock, whose clock the run starts with"
+        ]
+    )
