@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 # A deadline for inner tests that would hang if fixtures were set up one after
 # another instead of concurrently: a wrong implementation then fails, not hangs.
-HANG_GUARD = ("-o", "trio_group_timeout=5")
+HANG_GUARD = ("-o", "trio_group_timeout=2")
 
 # An exception's last line, raised alone ("E   ...") or inside a group ("  | ...").
 EXCEPTION_LINE = r"(E\s+| +\| ){}$"
