@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -412,8 +413,12 @@ def test_sync_fixtures_in_trio_tests(pytester: pytest.Pytester, dropin_env: Trio
 
 
 def test_independent_fixtures_set_up_and_torn_down_concurrently(
-    pytester: pytest.Pytester, dropin_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
 ) -> None:
+    known_bug(
+        dropin_env.ours,
+        "fixtures are set up one after another, not concurrently: RuntimeError: Sequencer wait cancelled -- sequence broken",
+    )
     # The Sequencer forces the two fixtures' steps to alternate: this only
     # completes if their setups (and teardowns) run at the same time.
     dropin_env.makepyfile(
@@ -473,8 +478,12 @@ def test_independent_fixtures_set_up_and_torn_down_concurrently(
 
 
 def test_nursery_of_each_fixture_cancelled_after_its_teardown(
-    pytester: pytest.Pytester, dropin_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
 ) -> None:
+    known_bug(
+        dropin_env.ours,
+        "one nursery per test, cancelled after all teardowns, not one per requester cancelled after it ends",
+    )
     dropin_env.makepyfile(
         pytester,
         """
@@ -529,7 +538,13 @@ def test_nursery_of_each_fixture_cancelled_after_its_teardown(
     pytester.runpytest(*dropin_env.args).assert_outcomes(passed=2)
 
 
-def test_every_fixture_crash_is_reported(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
+def test_every_fixture_crash_is_reported(
+    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
+) -> None:
+    known_bug(
+        dropin_env.ours,
+        "fixtures are set up one after another: only BOOM_COROUTINE is reported, the other four never run",
+    )
     dropin_env.skip_where_pytest_cannot_show_pytest_trio_groups()
     # The messages are upper-cased at run time so that the tokens looked for
     # appear only where pytest reports the exceptions, not in the source.
@@ -632,8 +647,15 @@ async def crashing():
     ids=["nursery-fixture", "own-nursery"],
 )
 def test_background_crash_cancels_the_test_and_only_its_fixture(
-    pytester: pytest.Pytester, dropin_env: TrioEnv, crashing: str
+    pytester: pytest.Pytester,
+    dropin_env: TrioEnv,
+    known_bug: Callable[[bool, str], None],
+    crashing: str,
 ) -> None:
+    known_bug(
+        dropin_env.ours and crashing == _CRASHING_WITH_NURSERY_FIXTURE,
+        "a crash in the nursery fixture's task does not cancel the fixture that requested it: DID NOT RAISE Cancelled",
+    )
     dropin_env.makepyfile(
         pytester,
         """
@@ -727,8 +749,12 @@ def test_crash_below_nested_nurseries_and_async_finally(
 
 
 def test_fixture_crash_cancels_a_hanging_sibling_fixture(
-    pytester: pytest.Pytester, dropin_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
 ) -> None:
+    known_bug(
+        dropin_env.ours,
+        "fixtures are set up one after another: test_hangs_first times out instead of being cancelled by the crash",
+    )
     dropin_env.makepyfile(
         pytester,
         """
@@ -774,8 +800,12 @@ def test_fixture_crash_cancels_a_hanging_sibling_fixture(
 
 
 def test_contextvars_flow_through_fixtures_into_the_test(
-    pytester: pytest.Pytester, dropin_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
 ) -> None:
+    known_bug(
+        not dropin_env.pytest_trio,
+        "a trio_fixture whose value is None runs twice: pytest_fixture_setup returns None, so pytest sets it up again",
+    )
     dropin_env.makepyfile(
         pytester,
         """
@@ -899,8 +929,12 @@ def test_task_names_show_the_test_and_the_fixture(
 
 
 def test_trio_fixture_used_by_sync_tests_is_an_error(
-    pytester: pytest.Pytester, dropin_env: TrioEnv
+    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
 ) -> None:
+    known_bug(
+        not dropin_env.pytest_trio,
+        "after the refusal for test_sync_direct, test_sync_indirect gets a bare AssertionError (assert not self._finalizers in pytest's FixtureDef.execute)",
+    )
     dropin_env.makepyfile(
         pytester,
         """
@@ -1092,8 +1126,15 @@ def test_fixture_that_cancels_the_test_silently(
 
 
 def test_two_clocks_for_one_test(
-    pytester: pytest.Pytester, dropin_env: TrioEnv, trio_mode_way: str
+    pytester: pytest.Pytester,
+    dropin_env: TrioEnv,
+    known_bug: Callable[[bool, str], None],
+    trio_mode_way: str,
 ) -> None:
+    known_bug(
+        dropin_env.ours,
+        "the message starts 'invalid trio_group mark on' though the test has no trio_group mark",
+    )
     dropin_env.enable_trio_mode(pytester, trio_mode_way)
     dropin_env.makepyfile(
         pytester,
