@@ -8,6 +8,14 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+try:
+    # pytester's in-process runs drop the modules first imported inside them,
+    # and Hypothesis's pytest plugin imports hypothesis in every session it
+    # ends: imported once here, it is not imported anew (seconds) per run.
+    import hypothesis  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
