@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -415,12 +414,8 @@ def test_sync_fixtures_in_trio_tests(pytester: pytest.Pytester, dropin_env: Trio
 
 
 def test_trio_fixture_used_by_sync_tests_is_an_error(
-    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    known_bug(
-        not dropin_env.pytest_trio and pytest.version_tuple >= (9,),
-        "after the refusal for test_sync_direct, test_sync_indirect gets a bare AssertionError (pytest 9: assert not self._finalizers in FixtureDef.execute)",
-    )
     dropin_env.makepyfile(
         pytester,
         """
@@ -614,13 +609,8 @@ def test_fixture_that_cancels_the_test_silently(
 def test_two_clocks_for_one_test(
     pytester: pytest.Pytester,
     dropin_env: TrioEnv,
-    known_bug: Callable[[bool, str], None],
     trio_mode_way: str,
 ) -> None:
-    known_bug(
-        dropin_env.ours,
-        "the message starts 'invalid trio_group mark on' though the test has no trio_group mark",
-    )
     dropin_env.enable_trio_mode(pytester, trio_mode_way)
     dropin_env.makepyfile(
         pytester,

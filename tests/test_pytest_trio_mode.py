@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -266,13 +265,8 @@ def test_unknown_trio_run(pytester: pytest.Pytester, dropin_env: TrioEnv) -> Non
 def test_runner_chosen_by_the_mark(
     pytester: pytest.Pytester,
     dropin_env: TrioEnv,
-    known_bug: Callable[[bool, str], None],
     marks: list[str],
 ) -> None:
-    known_bug(
-        not dropin_env.pytest_trio,
-        "the message names the runner 'run' instead of 'qtrio.run': 'the test asks to be run by run'",
-    )
     pytester.makeini("[pytest]\ntrio_mode = true\ntrio_run = trio\n")
     pytester.makepyfile(qtrio=_FAKE_QTRIO)
     dropin_env.makepyfile(
@@ -434,13 +428,7 @@ def test_who_shares_a_run(pytester: pytest.Pytester, dropin_env: TrioEnv) -> Non
 # -- Hypothesis ---------------------------------------------------------------
 
 
-def test_hypothesis_with_the_trio_mark(
-    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
-) -> None:
-    known_bug(
-        dropin_env.grouped,
-        "@given with @pytest.mark.parametrize in a group: RuntimeError: this thread wasn't created by Trio, pass kwarg trio_token=...",
-    )
+def test_hypothesis_with_the_trio_mark(pytester: pytest.Pytester, dropin_env: TrioEnv) -> None:
     pytest.importorskip("hypothesis")
     dropin_env.makepyfile(
         pytester,

@@ -407,12 +407,8 @@ def test_fixture_crash_cancels_a_hanging_sibling_fixture(
 
 
 def test_contextvars_flow_through_fixtures_into_the_test(
-    pytester: pytest.Pytester, dropin_env: TrioEnv, known_bug: Callable[[bool, str], None]
+    pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    known_bug(
-        not dropin_env.pytest_trio,
-        "a trio_fixture whose value is None runs twice: pytest_fixture_setup returns None, so pytest sets it up again",
-    )
     dropin_env.makepyfile(
         pytester,
         """
