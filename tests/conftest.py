@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -128,18 +127,3 @@ def trio_mode_way(request: pytest.FixtureRequest) -> str:
     """The three ways pytest-trio documents to turn trio_mode on."""
     way: str = request.param
     return way
-
-
-@pytest.fixture
-def known_bug(request: pytest.FixtureRequest) -> Callable[[bool, str], None]:
-    """Expect this test to fail where ``when`` holds, for a defect not fixed yet.
-
-    Strict: once the defect is fixed the test passes and is reported as a
-    failure, so the expectation is not forgotten.
-    """
-
-    def expect_failure(when: bool, reason: str) -> None:
-        if when:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-    return expect_failure
