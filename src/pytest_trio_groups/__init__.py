@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._async_fixtures import FixtureProtocolError
+from ._fixtures import FixtureProtocolError
 from ._notices import BlockedLoopWarning, SharedStateWarning
 from ._trio_fixtures import trio_fixture
 

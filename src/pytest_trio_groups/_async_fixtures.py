@@ -19,7 +19,13 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
-from ._fixtures import AwaitFixture, SharedClones, effective_function, is_per_test
+from ._fixtures import (
+    AwaitFixture,
+    FixtureProtocolError,
+    SharedClones,
+    effective_function,
+    is_per_test,
+)
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
 from ._tracebacks import located_at, user_frames
@@ -32,20 +38,9 @@ if TYPE_CHECKING:
 _CANCEL_GRACE = 1.0
 
 
-class FixtureProtocolError(Exception):
-    """An async fixture broke the rules of fixtures or of trio."""
-
-    __module__ = "pytest_trio_groups"
-
-
 def _protocol_error(message: str, fixture_code: types.CodeType) -> FixtureProtocolError:
     """The error, shown at the fixture's definition: the fixture may have no frame left."""
     return located_at(FixtureProtocolError(message), fixture_code)
-
-
-def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
-    func = fixturedef.func
-    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
 def uses_async_generator_fixtures(item: pytest.Function, shared: SharedClones) -> bool:
@@ -347,33 +342,3 @@ def is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(is_cancellation(inner) for inner in exc.exceptions)
     return False
-
-
-def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:
-    """Fail clearly when a test that is not a trio test requests an async or trio fixture.
-
-    Only when no other plugin (pytest-trio, pytest-asyncio, ...) could
-    handle the fixture instead.
-    """
-    hook = request.config.pluginmanager.hook.pytest_fixture_setup
-    others = [
-        impl
-        for impl in hook.get_hookimpls()
-        if not getattr(impl.plugin, "__name__", "").startswith(("_pytest.", __package__ + "."))
-    ]
-    if others:
-        return
-    item = compat.pyfuncitem(request)
-    kind = "async" if is_async_fixture(fixturedef) else "trio"
-    try:
-        pytest.fail(
-            f"{item.nodeid} requested {kind} fixture {fixturedef.argname!r}, but is not a trio "
-            f"test: {kind} fixtures run only in trio tests (@pytest.mark.trio_group, "
-            "@pytest.mark.trio, or async tests under trio_mode)",
-            pytrace=False,
-        )
-    except pytest.fail.Exception as exc:
-        # Cached as pytest caches a failed setup, so that the fixture is
-        # finished (and can be set up again) when the test's scope ends.
-        fixturedef.cached_result = (None, fixturedef.cache_key(request), (exc, exc.__traceback__))
-        raise

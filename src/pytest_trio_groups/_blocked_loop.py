@@ -6,19 +6,20 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
-import trio
 
 from ._context import CURRENT_MEMBER
 from ._notices import BlockedLoopWarning, attribute, blamed_frame, place, user_frames
-from ._observers import OBSERVERS_KEY, RunObserver
+from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
 from ._python_compat import thread_frame
 from ._trace import group_trace
 from ._watchdog import Alarm, Watchdog
 
 if TYPE_CHECKING:
+    import trio
+
     from ._runner import GroupRun, MemberRun
 
 _clock = time.perf_counter
@@ -49,8 +50,10 @@ class Episode:
 _WATCHDOG_KEY = pytest.StashKey[Watchdog]()
 
 
-class LoopWatch(RunObserver, trio.abc.Instrument):
+class LoopWatch(RunObserver):
     """Times each task step of one group's run; the watchdog thread checks on it.
+
+    The group run's trio instrument, made one with ``as_instrument``.
 
     The cost while nothing blocks is one call, a clock read and three
     attribute writes per task step; the thread takes the stack only when a
@@ -58,7 +61,7 @@ class LoopWatch(RunObserver, trio.abc.Instrument):
     """
 
     def __init__(self, watchdog: Watchdog, threshold: float, run: GroupRun) -> None:
-        self.instruments = (self,)
+        self.instruments = (cast("trio.abc.Instrument", self),)
         self._watchdog = watchdog
         self.threshold = threshold
         self.poll = threshold / 4
@@ -199,7 +202,7 @@ def activate(config: pytest.Config, threshold: float | None) -> None:
                 "pytest-trio-groups blocked-loop watch"
             )
             watchdog.start()
-        return LoopWatch(watchdog, threshold, run)
+        return as_instrument(LoopWatch)(watchdog, threshold, run)
 
     config.stash.setdefault(OBSERVERS_KEY, []).append(watch)
 

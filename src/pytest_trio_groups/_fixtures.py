@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,47 @@ if TYPE_CHECKING:
     from ._plugins.pytest_trio import PytestTrio
 
 _Defs = Sequence[FixtureDef[Any]]
+
+
+class FixtureProtocolError(Exception):
+    """An async fixture broke the rules of fixtures or of trio."""
+
+    __module__ = "pytest_trio_groups"
+
+
+def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
+    func = fixturedef.func
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:
+    """Fail clearly when a test that is not a trio test requests an async or trio fixture.
+
+    Only when no other plugin (pytest-trio, pytest-asyncio, ...) could
+    handle the fixture instead.
+    """
+    hook = request.config.pluginmanager.hook.pytest_fixture_setup
+    others = [
+        impl
+        for impl in hook.get_hookimpls()
+        if not getattr(impl.plugin, "__name__", "").startswith(("_pytest.", __package__ + "."))
+    ]
+    if others:
+        return
+    item = compat.pyfuncitem(request)
+    kind = "async" if is_async_fixture(fixturedef) else "trio"
+    try:
+        pytest.fail(
+            f"{item.nodeid} requested {kind} fixture {fixturedef.argname!r}, but is not a trio "
+            f"test: {kind} fixtures run only in trio tests (@pytest.mark.trio_group, "
+            "@pytest.mark.trio, or async tests under trio_mode)",
+            pytrace=False,
+        )
+    except pytest.fail.Exception as exc:
+        # Cached as pytest caches a failed setup, so that the fixture is
+        # finished (and can be set up again) when the test's scope ends.
+        fixturedef.cached_result = (None, fixturedef.cache_key(request), (exc, exc.__traceback__))
+        raise
 
 
 def is_per_test(fixturedef: FixtureDef[Any], item: pytest.Item) -> bool:

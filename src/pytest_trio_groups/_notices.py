@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -10,11 +11,7 @@ import traceback
 import warnings
 from typing import TYPE_CHECKING
 
-import _pytest
-import outcome
-import pluggy
 import pytest
-import trio
 
 if TYPE_CHECKING:
     from ._runner import MemberRun
@@ -40,14 +37,32 @@ def _dirs(*modules: object) -> tuple[str, ...]:
     )
 
 
-_TRIO = _dirs(trio)
-#: The machinery between a test and its code: left out of the stacks shown.
-_PLUMBING = _dirs(trio, outcome, pluggy, pytest, _pytest, sys.modules[__name__.rpartition(".")[0]])
-#: Library code: a place in it is not what to blame when user code called it.
-_LIBRARIES = _PLUMBING + tuple(
-    os.path.join(sysconfig.get_paths()[key], "")
-    for key in ("stdlib", "platstdlib", "purelib", "platlib")
-)
+@functools.cache
+def _trio_dir() -> tuple[str, ...]:
+    import trio
+
+    return _dirs(trio)
+
+
+@functools.cache
+def _plumbing() -> tuple[str, ...]:
+    """The machinery between a test and its code: left out of the stacks shown."""
+    # Imported here: loading the plugin must not import trio (nor outcome).
+    import _pytest
+    import outcome
+    import pluggy
+    import trio
+
+    return _dirs(trio, outcome, pluggy, pytest, _pytest, sys.modules[__name__.rpartition(".")[0]])
+
+
+@functools.cache
+def _libraries() -> tuple[str, ...]:
+    """Library code: a place in it is not what to blame when user code called it."""
+    return _plumbing() + tuple(
+        os.path.join(sysconfig.get_paths()[key], "")
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    )
 
 
 def user_frames(stack: traceback.StackSummary) -> list[traceback.FrameSummary]:
@@ -57,25 +72,28 @@ def user_frames(stack: traceback.StackSummary) -> list[traceback.FrameSummary]:
     ``trio.run`` (pytest, ``runpy``) is left out.
     """
     below = max(
-        (i for i, frame in enumerate(stack) if frame.filename.startswith(_TRIO)), default=-1
+        (i for i, frame in enumerate(stack) if frame.filename.startswith(_trio_dir())), default=-1
     )
-    return [frame for frame in stack[below + 1 :] if not frame.filename.startswith(_PLUMBING)]
+    plumbing = _plumbing()
+    return [frame for frame in stack[below + 1 :] if not frame.filename.startswith(plumbing)]
 
 
 def blamed_frame(frames: list[traceback.FrameSummary]) -> traceback.FrameSummary | None:
     """The innermost frame of code outside libraries (the call a user wrote), else the innermost."""
+    libraries = _libraries()
     for frame in reversed(frames):
-        if not frame.filename.startswith(_LIBRARIES):
+        if not frame.filename.startswith(libraries):
             return frame
     return frames[-1] if frames else None
 
 
 def caller_frame() -> traceback.FrameSummary | None:
     """Where the code that called into the plugin's watch points is (the first user frame)."""
+    libraries, plumbing = _libraries(), _plumbing()
     frame = inspect.currentframe()
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_LIBRARIES) and not filename.startswith(_PLUMBING):
+        if not filename.startswith(libraries) and not filename.startswith(plumbing):
             return traceback.FrameSummary(filename, frame.f_lineno or 0, frame.f_code.co_name)
         frame = frame.f_back
     return None

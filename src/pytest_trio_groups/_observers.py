@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
-import trio
 
 from ._pytest_compat import Phase
 
 if TYPE_CHECKING:
+    import trio
+
     from ._runner import GroupRun, MemberRun
+
+_T = TypeVar("_T")
 
 #: Makes one observer per group run; the run asks each in turn.
 ObserverFactory = Callable[["GroupRun"], "RunObserver"]
@@ -63,3 +66,21 @@ class RunObserver:
 
     async def after_members(self, run: GroupRun, held: list[MemberRun]) -> None:
         """Every member ran; ``held`` are those whose reports are still unpublished."""
+
+
+def as_instrument(cls: type[_T]) -> type[_T]:
+    """``cls`` made a ``trio.abc.Instrument``: built when a group first runs.
+
+    Instruments are defined without trio's base class so that loading the
+    plugin does not import trio; a session without groups never imports it.
+    """
+    made = _INSTRUMENT_CLASSES.get(cls)
+    if made is None:
+        import trio
+
+        namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        made = _INSTRUMENT_CLASSES[cls] = type(cls.__name__, (cls, trio.abc.Instrument), namespace)
+    return cast("type[_T]", made)
+
+
+_INSTRUMENT_CLASSES: dict[type, type] = {}

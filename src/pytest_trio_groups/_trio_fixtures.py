@@ -8,14 +8,16 @@ same names.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
-import trio
-from trio.testing import MockClock
 
-from ._async_fixtures import FixtureProtocolError
 from ._context import CURRENT_MEMBER
+from ._fixtures import FixtureProtocolError
+
+if TYPE_CHECKING:
+    import trio
+    from trio.testing import MockClock
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -29,6 +31,9 @@ async def nursery_fixture() -> AsyncIterator[trio.Nursery]:
 
     A task started in it that raises fails the test.
     """
+    # trio is imported where a trio test needs it, never at plugin load.
+    import trio
+
     async with trio.open_nursery() as nursery:
         yield nursery
         nursery.cancel_scope.cancel()
@@ -41,6 +46,8 @@ def autojump_clock_fixture() -> MockClock:
     timeouts end at once. Tests that use it run together in a run with one
     such clock; their deadlines stay in real seconds.
     """
+    from trio.testing import MockClock
+
     return _clock("autojump_clock", lambda: MockClock(autojump_threshold=0))
 
 
@@ -50,6 +57,8 @@ def mock_clock_fixture() -> MockClock:
     A test that uses it runs in a trio run of its own, since moving the clock
     would move its siblings' time too.
     """
+    from trio.testing import MockClock
+
     return _clock("mock_clock", MockClock)
 
 

@@ -9,8 +9,10 @@ import time
 import traceback
 import types
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import trio
+if TYPE_CHECKING:
+    import trio
 
 
 class Alarm:
@@ -83,8 +85,10 @@ class Watchdog:
                 self._wakeup.wait(timeout)
 
 
-class StepTracker(trio.abc.Instrument):
+class StepTracker:
     """Which task is running a step right now; read from the watchdog's thread.
+
+    A trio instrument once made one with ``_observers.as_instrument``.
 
     A task that holds a step for long is stuck in synchronous code, where
     trio cannot cancel it.

@@ -5,17 +5,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import _blocked_loop, _hazards, _trace, _trio_fixtures
 from . import _pytest_compat as compat
-from ._async_fixtures import is_async_fixture, refuse_outside_group
 from ._capture import GroupCaptureFixture
 from ._context import CURRENT_MEMBER
 from ._diagnosis import activate as activate_diagnosis
 from ._durations import record_durations_if_grouped
+from ._fixtures import is_async_fixture, refuse_outside_group
 from ._grouping import (
     INDEX_KEY,
     MARK_ERROR_KEY,
@@ -27,13 +27,15 @@ from ._grouping import (
 from ._options import Settings, add_options, read_settings
 from ._plugins import activate as activate_plugin_support
 from ._plugins import pytest_trio as pytest_trio_support
-from ._runner import GroupRun, PhaseHooks
 from ._spec import ALONE_MARK_NAME, MARK_NAME
 from ._summary import SUMMARIES_KEY, write_summary
 from ._trio_mode import POLICY_KEY, TRIO_MARKER_HELP, TrioPolicy
 
+if TYPE_CHECKING:
+    from ._runner import PhaseHooks
+
 _SETTINGS_KEY = pytest.StashKey[Settings]()
-_HOOKS_KEY = pytest.StashKey[PhaseHooks]()
+_HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
 _UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
 _TRACE_WRITTEN_KEY = pytest.StashKey[str]()
 
@@ -156,6 +158,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         compat.setup_state(session).teardown_exact(nextitem)
         return True
     group.done = True
+    # The runner, and trio with it, is imported only for a session that runs a group.
+    from ._runner import GroupRun, PhaseHooks
+
     hooks = session.stash.get(_HOOKS_KEY, None)
     if hooks is None:
         hooks = session.stash[_HOOKS_KEY] = PhaseHooks(session.config)

@@ -8,13 +8,14 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-import trio
 
 from .. import _pytest_compat as compat
 from .._observers import OBSERVERS_KEY, RunObserver
 from .._watchdog import Alarm, Watchdog, task_stack
 
 if TYPE_CHECKING:
+    import trio
+
     from .._runner import GroupRun, MemberRun
 
 
@@ -63,6 +64,8 @@ class MemberDumps(RunObserver):
             alarm.cancel()
 
     def member_started(self, member: MemberRun) -> None:
+        import trio
+
         if self._suspended:
             return
         task = trio.lowlevel.current_task()

@@ -7,19 +7,20 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import pytest_timeout
-import trio
 
 from .._context import CURRENT_MEMBER
 from .._grouping import SPEC_KEY
-from .._observers import OBSERVERS_KEY, RunObserver
+from .._observers import OBSERVERS_KEY, RunObserver, as_instrument
 from .._pytest_compat import Phase
 from .._watchdog import Alarm, StepTracker, Watchdog, task_stack, thread_stacks
 
 if TYPE_CHECKING:
+    import trio
+
     from .._runner import GroupRun, MemberRun
 
 #: Seconds a member past its limit gets to reach an ``await`` -- where trio
@@ -111,8 +112,8 @@ class MemberTimeouts(RunObserver):
             settings = item_settings(item)
             if settings.timeout is not None and settings.timeout > 0:
                 self._settings[item] = settings
-        self._tracker = StepTracker()
-        self.instruments = (self._tracker,) if self._settings else ()
+        self._tracker = as_instrument(StepTracker)()
+        self.instruments = (cast("trio.abc.Instrument", self._tracker),) if self._settings else ()
         self._watchdog: Watchdog | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._limits: dict[MemberRun, _Limit] = {}
@@ -126,6 +127,8 @@ class MemberTimeouts(RunObserver):
     def group_started(self, run: GroupRun) -> None:
         if not self._settings:
             return
+        import trio
+
         self._support.runs.add(self)
         self._token = trio.lowlevel.current_trio_token()
         self._watchdog = Watchdog(f"pytest-trio-groups timeouts of {run.group.label}")
@@ -167,6 +170,8 @@ class MemberTimeouts(RunObserver):
     # -- one member --------------------------------------------------------------
 
     def _arm(self, member: MemberRun, settings: Any) -> None:
+        import trio
+
         if self._suspended or self._watchdog is None:
             return
         if not settings.disable_debugger_detection and pytest_timeout.is_debugging():
@@ -189,6 +194,8 @@ class MemberTimeouts(RunObserver):
 
     def _expire(self, limit: _Limit) -> None:
         """In the watchdog's thread: the limit is reached; cancel the member in trio's."""
+        import trio
+
         assert self._token is not None
 
         def expire() -> None:
@@ -224,6 +231,8 @@ class MemberTimeouts(RunObserver):
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
         """SIGALRM, in the main thread: fail the overdue member whose code is running."""
+        import trio
+
         try:
             task = trio.lowlevel.current_task()
         except RuntimeError:
