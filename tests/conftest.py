@@ -21,7 +21,9 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     # pytest-randomly (in the test extra) shuffles and reseeds every run it
     # is installed for; the runs here keep pytest's order unless a test asks
     # for it with ``-p randomly``.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    # pytest-asyncio (also in the test extra) warns at every start unless
+    # configured; the runs here load it only when a test asks with ``-p asyncio``.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly -p no:asyncio")
     return pytester
 
 

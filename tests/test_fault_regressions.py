@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 # Runs that could hang are made in a subprocess with a bound, so that a
@@ -282,3 +288,243 @@ def test_huge_and_odd_timeouts_are_accepted_or_refused_clearly(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([f"invalid trio_group mark on *::test_it: {outcome}"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def _wait_for(path: pathlib.Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + HANG_BOUND
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+def _pytest_process(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_second_ctrl_c_cuts_teardown_short_and_says_so(pytester: pytest.Pytester) -> None:
+    running = pytester.path / "running"
+    tearing_down = pytester.path / "tearing_down"
+    pytester.makepyfile(
+        f"""
+        import pathlib, pytest, trio
+
+        @pytest.fixture
+        async def slow_to_close():
+            yield
+            pathlib.Path({str(tearing_down)!r}).touch()
+            await trio.sleep(60)
+
+        @pytest.fixture(scope="module")
+        async def shared():
+            yield
+            await trio.sleep(60)
+
+        @pytest.mark.trio_group("g")
+        async def test_quick():
+            pass
+
+        @pytest.mark.trio_group("g")
+        async def test_waits(slow_to_close, shared):
+            pathlib.Path({str(running)!r}).touch()
+            await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g")
+        async def test_waits_too(shared):
+            await trio.sleep_forever()
+
+        def test_after():
+            pass
+        """
+    )
+    proc = _pytest_process(pytester, "-v", "-rs")
+    _wait_for(running, proc)
+    proc.send_signal(signal.SIGINT)
+    _wait_for(tearing_down, proc)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=HANG_BOUND)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "INTERNALERROR" not in output, output
+    lines = output.splitlines()
+    for name, outcome in (
+        ("test_quick", "PASSED"),
+        ("test_waits", "SKIPPED"),
+        ("test_waits_too", "SKIPPED"),
+    ):
+        reported = [line for line in lines if line.startswith("test_") and f"::{name} " in line]
+        assert len(reported) == 1 and outcome in reported[0], output
+    assert any(line.startswith("!!!") and "KeyboardInterrupt" in line for line in lines), output
+    assert (
+        "a second KeyboardInterrupt cut short the teardown of trio_group 'g': the teardown of"
+        " test_second_ctrl_c_cuts_teardown_short_and_says_so.py::test_waits did not finish"
+        " and is not reported; their fixtures may not be torn down"
+    ) in output, output
+    assert "test_after" not in output
+
+
+def test_a_test_can_expect_keyboard_interrupt_from_its_own_code(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import os, signal
+        import pytest, trio
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_direct():
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                await trio.sleep(5)
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_in_a_nursery():
+            with pytest.RaisesGroup(KeyboardInterrupt):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(trio.sleep_forever)
+                    os.kill(os.getpid(), signal.SIGINT)
+                    await trio.sleep(5)
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_sibling():
+            await trio.sleep(0.05)
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=HANG_BOUND)
+    result.assert_outcomes(passed=4)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_uncaught_keyboard_interrupt_from_a_test_stops_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import os, signal
+        import pytest, trio
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_signals_itself():
+            await trio.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+            await trio.sleep(5)
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_sibling():
+            await trio.sleep_forever()
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-v", "-rs", "-p", "no:randomly", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_sibling SKIPPED*",
+            "SKIPPED [[]1] *: cancelled: KeyboardInterrupt in *::test_signals_itself",
+            "*!!! KeyboardInterrupt !!!*",
+            "*test_uncaught_keyboard_interrupt_from_a_test_stops_the_session.py:7: KeyboardInterrupt",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*test_after*")
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+ASYNCIO_BESIDE_GROUPS = """
+    import asyncio
+    import pytest, trio
+
+    @pytest.fixture
+    async def trio_resource():
+        await trio.sleep(0)
+        yield "generator"
+
+    @pytest.fixture
+    async def trio_value():
+        await trio.sleep(0)
+        return "coroutine"
+
+    @pytest.mark.trio_group("g", timeout=5)
+    async def test_grouped(trio_resource, trio_value):
+        await trio.sleep(0)
+        assert (trio_resource, trio_value) == ("generator", "coroutine")
+
+    @pytest.mark.trio_group("g", timeout=5)
+    async def test_grouped_too(trio_resource):
+        assert trio_resource == "generator"
+
+    @pytest.mark.asyncio
+    async def test_asyncio():
+        await asyncio.sleep(0)
+"""
+
+
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_group_members_keep_their_fixtures_beside_pytest_asyncio(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    pytest.importorskip("pytest_asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    pytester.makeini(
+        f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(ASYNCIO_BESIDE_GROUPS)
+    pytester.makepyfile(
+        test_asyncio_fixtures="""
+        import asyncio
+        import pytest, pytest_asyncio
+
+        @pytest_asyncio.fixture
+        async def asyncio_value():
+            await asyncio.sleep(0)
+            return 1
+
+        @pytest.mark.asyncio
+        async def test_asyncio_fixture(asyncio_value):
+            assert asyncio_value == 1
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4)
+    result.stdout.re_match_lines([rf"(?i)asyncio: mode=(mode\.)?{mode},"])
+
+
+def test_group_members_keep_their_fixtures_beside_anyio(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("anyio")
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture
+        async def trio_resource():
+            await trio.sleep(0)
+            yield "mine"
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_grouped(trio_resource):
+            assert trio_resource == "mine"
+
+        @pytest.fixture
+        def anyio_backend():
+            return "trio"
+
+        @pytest.fixture
+        async def anyio_resource():
+            yield "anyio's"
+
+        @pytest.mark.anyio
+        async def test_anyio(anyio_resource):
+            assert anyio_resource == "anyio's"
+        """
+    )
+    result = pytester.runpytest("-p", "anyio")
+    result.assert_outcomes(passed=2)

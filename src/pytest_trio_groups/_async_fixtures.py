@@ -26,6 +26,7 @@ from ._fixtures import (
     effective_function,
     is_per_test,
 )
+from ._interrupts import plugin_code
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
 from ._tracebacks import located_at, user_frames
@@ -101,7 +102,9 @@ class AsyncFixtures:
         self._state = state
         self._teardown_timeout = teardown_timeout
         self._wider: list[tuple[FixtureDef[Any], Any]] = []
+        self._tasks: list[_FixtureTask] = []
 
+    @plugin_code
     def setup(self, fixturedef: FixtureDef[Any], request: Any, member: Member) -> NoReturn:
         """Called from ``pytest_fixture_setup``: leave pytest's code to await the fixture."""
         argname = fixturedef.argname
@@ -121,6 +124,7 @@ class AsyncFixtures:
         # waits for this setup instead of starting a second one.
         fixturedef.cached_result = (None, cache_key, (AwaitFixture(finished.wait), None))
 
+        @plugin_code
         async def run() -> None:
             try:
                 value = await self._start(fixturedef, request, member, func, kwargs)
@@ -138,6 +142,7 @@ class AsyncFixtures:
 
         raise AwaitFixture(run)
 
+    @plugin_code
     async def _start(
         self,
         fixturedef: FixtureDef[Any],
@@ -168,6 +173,7 @@ class AsyncFixtures:
                 )
             nursery, context, later = member.fixture_nursery, member.context, None
         generator = func(**kwargs)
+        self._tasks.append(handle)
         nursery.start_soon(self._run_generator, handle, generator, context, later)
         try:
             await handle.set_up.wait()
@@ -196,6 +202,7 @@ class AsyncFixtures:
             )
         return handle.setup_result.unwrap()
 
+    @plugin_code
     async def _run_generator(
         self,
         handle: _FixtureTask,
@@ -303,19 +310,41 @@ class AsyncFixtures:
                 await handle.done.wait()
             error = handle.error or teardown_timeout_error(handle.argname, self._teardown_timeout)
             raise error from None
+        except BaseException:
+            # A Ctrl-C while the group's main task waited for it: cut short.
+            handle.scope.cancel()
+            raise
         if handle.error is not None and not handle.reported:
             raise handle.error
 
-    async def close(self) -> list[BaseException]:
-        """Tear down the wider-scoped async fixtures still alive: their trio run ends."""
+    async def close(self, *, cut_short: bool = False) -> list[BaseException]:
+        """Tear down the wider-scoped async fixtures still alive: their trio run ends.
+
+        ``cut_short`` (after a second Ctrl-C): their teardowns are cancelled
+        at once, each still given a moment to finish.
+        """
         errors: list[BaseException] = []
-        for fixturedef, request in reversed(self._wider):
-            try:
-                await self._state.finish_fixture(fixturedef, request)
-            except BaseException as exc:
-                errors.append(exc)
+        with trio.CancelScope() as scope:
+            if cut_short:
+                scope.cancel()
+            for fixturedef, request in reversed(self._wider):
+                try:
+                    await self._state.finish_fixture(fixturedef, request)
+                except BaseException as exc:
+                    errors.append(exc)
         self._wider.clear()
         return errors
+
+    def cancel_remaining(self, member: Member | None = None) -> None:
+        """Cancel the fixture tasks (of ``member``, or all) that are still alive.
+
+        They wait for a teardown that will not come: the member's run ended
+        early, or a Ctrl-C cut the teardown short.
+        """
+        for handle in self._tasks:
+            if not handle.done.is_set() and (member is None or handle.member is member):
+                handle.scope.cancel()
+        self._tasks = [handle for handle in self._tasks if not handle.done.is_set()]
 
 
 async def _switch_context(context: contextvars.Context) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import types
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import outcome
@@ -20,6 +18,7 @@ from ._clocks import cancel_in_real_time, make_clock
 from ._context import CURRENT_MEMBER
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
+from ._interrupts import cut_short_message, keyboard_interrupt_in, plugin_code, user_code, walk
 from ._logs import GroupLogs, MemberLogs
 from ._observers import OBSERVERS_KEY
 from ._options import Settings
@@ -33,9 +32,6 @@ from ._tracebacks import hide_plugin_frames, user_frames
 from ._trio_mode import POLICY_KEY, check_run_arguments
 from ._warnings import MemberWarnings, WarningsState
 from ._watchdog import Watchdog
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
 
 
 class PhaseHooks:
@@ -76,13 +72,6 @@ class PhaseHooks:
             )
         assert callers is not None
         return callers
-
-
-def _walk(exc: BaseException) -> Iterator[BaseException]:
-    yield exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _walk(inner)
 
 
 class GroupRun:
@@ -133,6 +122,10 @@ class GroupRun:
         self._unfinished = 0
         self._spawning = True
         self._all_finished = trio.Event()
+        #: Members whose teardown a second Ctrl-C cut short, and whether
+        #: the wider-scoped fixtures' teardown was cut too.
+        self.cut_short: list[str] = []
+        self._cutting = False
         usepdb = session.config.getoption("usepdb", False)
         self.reraise: tuple[type[BaseException], ...] = (
             (pytest.exit.Exception,) if usepdb else (pytest.exit.Exception, KeyboardInterrupt)
@@ -149,12 +142,21 @@ class GroupRun:
             trio.run(
                 self._main,
                 clock=self.clock,
-                restrict_keyboard_interrupt_to_checkpoints=True,
+                # See _interrupts: raised in the test's own code, else held off.
+                restrict_keyboard_interrupt_to_checkpoints=False,
                 instruments=[
                     self.task_state,
                     *(i for observer in self.observers for i in observer.instruments),
                 ],
             )
+        except BaseException as exc:
+            # Only a Ctrl-C that came while the run was closing its nurseries
+            # gets here; whatever else it holds was cut short with it.
+            interrupt = keyboard_interrupt_in(exc)
+            if interrupt is None:
+                raise
+            self.interrupt = self.interrupt or interrupt
+            self._cutting = True
         finally:
             self.summary.wall = time.perf_counter() - start
             self.summary.cpu = time.process_time() - start_cpu
@@ -163,9 +165,12 @@ class GroupRun:
             self.logs.uninstall()
             self.capture.uninstall()
             self.patches.restore(report_to=self.group.members[0])
+        if self._cutting:
+            _note(cut_short_message(self.group.label, self.cut_short))
         if self.interrupt is not None:
             raise self.interrupt
 
+    @plugin_code
     async def _main(self) -> None:
         compat.set_setup_state(self.session, self.state)
         for observer in self.observers:
@@ -184,9 +189,15 @@ class GroupRun:
                     await self._run_members()
                 finally:
                     with trio.CancelScope(shield=True):
-                        errors = await self.async_fixtures.close()
+                        errors = await self.async_fixtures.close(cut_short=self._cutting)
                         errors += await self.state.close()
-                    self._warn(errors)
+                    interrupts = [e for e in errors if keyboard_interrupt_in(e) is not None]
+                    if interrupts:
+                        # Ctrl-C while the wider-scoped fixtures were torn down.
+                        self.interrupt = self.interrupt or keyboard_interrupt_in(interrupts[0])
+                        self._cutting = True
+                        self.async_fixtures.cancel_remaining()
+                    self._warn([e for e in errors if e not in interrupts])
         finally:
             if self._timer is not None:
                 self._timer.stop()
@@ -224,16 +235,17 @@ class GroupRun:
                     # thousands then does not hold thousands of tasks at once
                     # unless they really run at the same time.
                     await trio.lowlevel.checkpoint()
-                self._spawning = False
-                if self._unfinished:
-                    await self._all_finished.wait()
             except BaseException as exc:
-                # Ctrl-C reaches this task only, at a checkpoint.
-                interrupt = next((e for e in _walk(exc) if isinstance(e, KeyboardInterrupt)), None)
-                if interrupt is None:
+                if not self._interrupted(exc):
                     raise
-                self.interrupt = self.interrupt or interrupt
-                self.stop("the run was interrupted (KeyboardInterrupt)")
+            finally:
+                self._spawning = False
+            while self._unfinished:
+                try:
+                    await self._all_finished.wait()
+                except BaseException as exc:
+                    if not self._interrupted(exc):
+                        raise
         held, self._held = self._held, []
         try:
             for observer in self.observers:
@@ -244,6 +256,26 @@ class GroupRun:
         for item in self.group.members:
             if item not in self._started:
                 self.state.release(item)
+
+    def _interrupted(self, exc: BaseException) -> bool:
+        """Handle a Ctrl-C that reached the main task; ``False`` if ``exc`` is none.
+
+        The first stops the group; one after that (or after a test's own
+        ``KeyboardInterrupt``) cuts the running members' teardown short.
+        """
+        interrupt = keyboard_interrupt_in(exc)
+        if interrupt is None:
+            return False
+        if self.interrupt is None:
+            self.interrupt = interrupt
+            self.stop("the run was interrupted (KeyboardInterrupt)")
+            return True
+        self._cutting = True
+        for member in self._running:
+            if member.item.nodeid not in self.cut_short:
+                self.cut_short.append(member.item.nodeid)
+            member.cut_short()
+        return True
 
     def _warn(self, errors: list[BaseException]) -> None:
         for error in errors:
@@ -261,6 +293,7 @@ class GroupRun:
         for member in self._running:
             member.cancel("stop")
 
+    @plugin_code
     async def _run_member(self, item: pytest.Function) -> None:
         try:
             if self.stop_reason is not None:
@@ -371,6 +404,8 @@ class MemberRun:
         self._cancelled_tb: types.TracebackType | None = None
         #: Whether the deadline cancelled setup or call (marked on the timeline).
         self.timed_out = False
+        self._grace: trio.CancelScope | None = None
+        self._teardown_cut = False
 
     def cancel(self, cause: str) -> None:
         """Cancel setup and call: ``"stop"`` (the group is stopping) or ``"crash"``."""
@@ -383,6 +418,13 @@ class MemberRun:
         if self._cause is None:
             self._expiry = message
         self.cancel("expired")
+
+    def cut_short(self) -> None:
+        """A second Ctrl-C: cancel setup, call and teardown; teardown goes unreported."""
+        self._teardown_cut = True
+        self.cancel("stop")
+        if self._grace is not None:
+            self._grace.cancel()
 
     def crash(self, error: BaseException) -> None:
         """An async fixture's task failed while the test ran: cancel the test, fail it."""
@@ -417,7 +459,11 @@ class MemberRun:
             await self._phases()
             return
         async with trio.open_nursery() as self.fixture_nursery:
-            await self._phases()
+            try:
+                await self._phases()
+            finally:
+                # Normally all torn down by now; never left waiting forever.
+                self.async_fixtures.cancel_remaining(self)
 
     async def _phases(self) -> None:
         clock = self._begin("setup")
@@ -449,9 +495,11 @@ class MemberRun:
         item.add_report_section(when, "stderr", err)
         self.logs.end(when)
         interrupt = self._interrupt_in(result, when)
+        if when == "teardown" and self._teardown_cut:
+            return
         if interrupt is not None:
             self.interrupted = True
-            self.run_.interrupt = self.run_.interrupt or interrupt
+            self.run_.interrupt = self.run_.interrupt or hide_plugin_frames(interrupt)
             self.run_.stop(f"{type(interrupt).__name__} in {self.item.nodeid}")
             return
         if not self.interrupted:
@@ -467,7 +515,7 @@ class MemberRun:
         """
         if not isinstance(result, outcome.Error):
             return None
-        candidates = _walk(result.error) if when == "teardown" else iter((result.error,))
+        candidates = walk(result.error) if when == "teardown" else iter((result.error,))
         return next((exc for exc in candidates if isinstance(exc, self.run_.reraise)), None)
 
     def _cancellation_error(self) -> BaseException:
@@ -489,6 +537,7 @@ class MemberRun:
             message += "".join(o.timeout_detail(self, late_by) for o in self.run_.observers)
         return pytest.fail.Exception(message).with_traceback(user_frames(self._cancelled_tb))
 
+    @user_code
     async def _setup(self) -> None:
         __tracebackhide__ = True
         item = self.item
@@ -497,6 +546,7 @@ class MemberRun:
         self.run_.state.setup_chain(item)
         await fill_fixtures(item)
 
+    @user_code
     async def _call(self) -> None:
         __tracebackhide__ = True
         item = self.item
@@ -520,7 +570,10 @@ class MemberRun:
     async def _teardown(self) -> None:
         clock = self._begin("teardown")
         errors: list[BaseException] = []
-        with self.run_.deadline_scope(self.run_.settings.teardown_timeout):
+        with self.run_.deadline_scope(self.run_.settings.teardown_timeout) as grace:
+            self._grace = grace
+            if self._teardown_cut:
+                grace.cancel()
             try:
                 self._teardown_hook(item=self.item, nextitem=self.run_.nextitem)
             except TEST_OUTCOME as exc:
@@ -533,3 +586,11 @@ class MemberRun:
             errors.append(self._crash)
         error = combine_errors(errors, "errors during test teardown")
         self._record(clock, outcome.Value(None) if error is None else outcome.Error(error))
+
+
+def _note(message: str) -> None:
+    """A warning in pytest's summary; never an error, whatever the warning filters."""
+    try:
+        warnings.warn(pytest.PytestWarning(message), stacklevel=1)
+    except Warning:
+        pass

@@ -63,8 +63,9 @@ def hide_plugin_frames(error: BaseException) -> BaseException:
         if id(exc) in seen:
             continue
         seen.add(id(exc))
-        # A cancellation's trio frames are the scheduler's, never the cause.
-        clean = user_frames if isinstance(exc, trio.Cancelled) else _clean
+        # A cancellation's or a signal's trio frames are the scheduler's or
+        # the signal handler's, never the cause.
+        clean = user_frames if isinstance(exc, trio.Cancelled | KeyboardInterrupt) else _clean
         exc.__traceback__ = clean(exc.__traceback__)
         if isinstance(exc, BaseExceptionGroup):
             todo.extend(exc.exceptions)

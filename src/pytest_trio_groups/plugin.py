@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -221,6 +221,19 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> obj
             compat.default_fixture_setup(fixturedef, request)
             return compat.FIXTURE_SET_UP
     return None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_fixture_setup")
+def claim_member_async_fixtures(
+    fixturedef: Any, request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    # The outermost wrapper, so that a group member's async fixture is ours
+    # before another plugin's wrapper (pytest-asyncio's, in auto mode) can
+    # take it over: setting it up here never returns to them.
+    member = CURRENT_MEMBER.get(None)
+    if member is not None and is_async_fixture(fixturedef):
+        member.async_fixtures.setup(fixturedef, request, member)
+    return (yield)
 
 
 def _member_capture(
