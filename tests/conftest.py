@@ -21,9 +21,11 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     # pytest-randomly (in the test extra) shuffles and reseeds every run it
     # is installed for; the runs here keep pytest's order unless a test asks
     # for it with ``-p randomly``.
-    # pytest-asyncio (also in the test extra) warns at every start unless
-    # configured; the runs here load it only when a test asks with ``-p asyncio``.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly -p no:asyncio")
+    # pytest-asyncio and anyio (also in the test extra) change what other
+    # tests see: one warns at every start unless configured, the other's
+    # fixture hook stands in the way of this plugin's message for async
+    # fixtures outside groups. The runs here load them only when asked.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly -p no:asyncio -p no:anyio")
     return pytester
 
 

@@ -498,8 +498,11 @@ def test_group_members_keep_their_fixtures_beside_pytest_asyncio(
     result.stdout.re_match_lines([rf"(?i)asyncio: mode=(mode\.)?{mode},"])
 
 
-def test_group_members_keep_their_fixtures_beside_anyio(pytester: pytest.Pytester) -> None:
+def test_group_members_keep_their_fixtures_beside_anyio(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("anyio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly -p no:asyncio")
     pytester.makepyfile(
         """
         import pytest, trio
@@ -526,5 +529,5 @@ def test_group_members_keep_their_fixtures_beside_anyio(pytester: pytest.Pyteste
             assert anyio_resource == "anyio's"
         """
     )
-    result = pytester.runpytest("-p", "anyio")
+    result = pytester.runpytest()
     result.assert_outcomes(passed=2)
