@@ -224,9 +224,10 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> obj
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_fixture_setup")
-def claim_member_async_fixtures(
+def pytest_fixture_setup_of_members(
     fixturedef: Any, request: pytest.FixtureRequest
 ) -> Generator[None, object, object]:
+    # (pytest reads hooks only from names that start with "pytest_".)
     # The outermost wrapper, so that a group member's async fixture is ours
     # before another plugin's wrapper (pytest-asyncio's, in auto mode) can
     # take it over: setting it up here never returns to them.
