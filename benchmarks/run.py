@@ -546,6 +546,101 @@ def run_workload(
 
 
 # --------------------------------------------------------------------------
+# Start-up and scale
+
+
+#: Runs of each side in the start-up workload, alternating.
+STARTUP_REPEATS = 10
+#: The start-up target: a session with no group member against ``-p no:trio_groups``.
+STARTUP_TARGET_MS = 10.0
+#: Group sizes of the scaling row; 100,000 only with ``--scale-100k``.
+SCALE_COUNTS = (1_000, 10_000)
+SCALE_RSS_TARGET = 1.30
+
+
+def measure_startup(env: EnvInfo, repeats: int, tmp: Path) -> list[str]:
+    """One sync test, with the plugin installed and with ``-p no:trio_groups``, alternating."""
+    root = write_suite(tmp / "startup", STYLES["sync"], Kind.TRIVIAL, 1, group="s", modules=1)
+    run_pytest(env.python, ["."], root)  # untimed: writes the .pyc files
+    sides: dict[str, list[Run]] = {"plugin installed": [], "-p no:trio_groups": []}
+    for repeat in range(repeats):
+        for label, args in (
+            ("plugin installed", ["."]),
+            ("-p no:trio_groups", ["-p", "no:trio_groups", "."]),
+        ):
+            log(f"[start-up] {label}: run {repeat + 1}/{repeats}")
+            run = run_pytest(env.python, args, root)
+            problem = check_run(run, 1)
+            if problem:
+                return [f"The start-up workload failed ({label}): {problem}"]
+            sides[label].append(run)
+    wall = {k: statistics.median(r.wall for r in v) * 1000 for k, v in sides.items()}
+    cpu = {k: statistics.median(r.cpu for r in v) * 1000 for k, v in sides.items()}
+    delta = wall["plugin installed"] - wall["-p no:trio_groups"]
+    met = "met" if delta <= STARTUP_TARGET_MS else "NOT met"
+    lines = [
+        "## Start-up: one sync test",
+        "",
+        f"The trio-groups environment (no pytest-trio), {repeats} alternating runs of each side, medians.",
+        "",
+        "| run | wall ms | CPU ms |",
+        "|---|--:|--:|",
+    ]
+    lines += [f"| {k} | {wall[k]:.0f} | {cpu[k]:.0f} |" for k in sides]
+    lines += [
+        "",
+        f"The plugin costs {delta:+.0f} ms of wall time "
+        f"({cpu['plugin installed'] - cpu['-p no:trio_groups']:+.0f} ms CPU); "
+        f"target <= {STARTUP_TARGET_MS:g} ms: {met}.",
+    ]
+    return lines
+
+
+def measure_scale(envs: dict[str, EnvInfo], counts: Sequence[int], tmp: Path) -> list[str]:
+    """Trivial tests in one group against as many trivial sync tests: ms per test and peak RSS."""
+    lines = [
+        "## Scale: one group of N trivial tests against N trivial sync tests",
+        "",
+        "One run of each (after an untimed `--collect-only`). ms/test is the whole "
+        "process's wall time divided by N, start-up included.",
+        "",
+        "| N | trio-groups ms/test | plain ms/test | wall ratio | trio-groups RSS MiB "
+        "| plain RSS MiB | RSS ratio |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    worst_rss = 0.0
+    for n in counts:
+        runs: dict[str, Run] = {}
+        for env_name, style in (("trio-groups", "trio-groups"), ("plain", "sync")):
+            root = write_suite(
+                tmp / f"scale-{style}-{n}", STYLES[style], Kind.TRIVIAL, n, group="scale"
+            )
+            python = envs[env_name].python
+            run_pytest(python, ["--collect-only", "."], root)
+            log(f"[scale] {env_name}: {n} tests")
+            run = run_pytest(python, ["."], root)
+            problem = check_run(run, n)
+            if problem:
+                lines.append(f"| {n:,} | failed ({env_name}): {problem} | | | | | |")
+                break
+            runs[env_name] = run
+        if len(runs) < 2:
+            continue
+        tg, plain = runs["trio-groups"], runs["plain"]
+        rss = tg.maxrss_kib / plain.maxrss_kib
+        worst_rss = max(worst_rss, rss)
+        lines.append(
+            f"| {n:,} | {tg.wall / n * 1000:.3f} | {plain.wall / n * 1000:.3f} | "
+            f"{tg.wall / plain.wall:.2f} | {tg.maxrss_kib / 1024:.0f} | "
+            f"{plain.maxrss_kib / 1024:.0f} | {rss:.2f} |"
+        )
+    if worst_rss:
+        met = "met" if worst_rss <= SCALE_RSS_TARGET else "NOT met"
+        lines += ["", f"Peak RSS target <= {SCALE_RSS_TARGET:.2f} x plain at every N: {met}."]
+    return lines
+
+
+# --------------------------------------------------------------------------
 # Targets
 
 
@@ -981,6 +1076,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", metavar="W1,W2", help="run only these workloads")
     parser.add_argument(
+        "--startup",
+        action="store_true",
+        help="also run the start-up workload (one sync test, plugin vs -p no:trio_groups)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="also run the scaling row: groups of 1k and 10k trivial tests against plain pytest",
+    )
+    parser.add_argument(
+        "--scale-100k", action="store_true", help="add a group of 100k to the scaling row (slow)"
+    )
+    parser.add_argument(
+        "--extras-only",
+        action="store_true",
+        help="run only --startup / --scale, none of the W workloads",
+    )
+    parser.add_argument(
         "--contenders",
         metavar="NAME,NAME",
         help="run only these contenders (names as in the tables, comma-separated)",
@@ -1033,8 +1146,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    workloads: list[Workload] = args.workloads
+    workloads: list[Workload] = [] if args.extras_only else args.workloads
     needed = {CONTENDERS[c].env for w in workloads for c in w.contenders}
+    if args.scale or args.scale_100k:
+        needed.add("plain")
     envs = build_envs(needed)
     repeats = {w.key: args.repeats or (1 if args.quick else w.repeats) for w in workloads}
     rows: list[Row] = []
@@ -1054,7 +1169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     profiles.append(
                         profile_trio_groups(workload, envs["trio-groups"], args.quick, tmp)
                     )
+        extras: list[str] = []
+        if args.startup:
+            extras += ["", *measure_startup(envs["trio-groups"], STARTUP_REPEATS, tmp)]
+        if args.scale or args.scale_100k:
+            counts = (*SCALE_COUNTS, 100_000) if args.scale_100k else SCALE_COUNTS
+            extras += ["", *measure_scale(envs, counts, tmp)]
     report = render(rows, envs, targets, profiles, args, repeats, time.perf_counter() - started)
+    report += "\n".join(extras) + ("\n" if extras else "")
     args.output.write_text(report)
     print(report)
     log(f"written to {args.output}")
