@@ -147,3 +147,24 @@ def test_nested_patches_and_a_wider_fixtures_patch_are_left_alone(
     # Members start and end in order here, so their undos nest.
     result = pytester.runpytest("-p", "no:cacheprovider", "--trio-group-limit=1")
     result.assert_outcomes(passed=4, warnings=0)
+
+
+def test_syspath_prepend_undone_in_time_is_no_leftover(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+        import pytest, trio
+
+        @pytest.mark.trio_group("g")
+        async def test_prepends(monkeypatch, tmp_path):
+            monkeypatch.syspath_prepend(str(tmp_path))
+            await trio.sleep(0)
+
+        @pytest.mark.trio_group("g")
+        async def test_sibling():
+            await trio.sleep(0)
+        """
+    )
+    result = pytester.runpytest("-W", "error::pytest.PytestWarning", "--trio-group-hazards=off")
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*sys.path was still patched*")

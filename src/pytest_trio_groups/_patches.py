@@ -21,13 +21,13 @@ _ABSENT: Any = type("_Absent", (), {"__repr__": lambda self: "<absent>"})()
 def _same(before: object, after: object) -> bool:
     """Whether two reads of a target show the same value.
 
-    Bound methods and environment strings are made anew on each read, so
-    they compare by equality; everything else by identity (what an undo
-    puts back is the very object it saved).
+    Bound methods, environment strings and ``sys.path`` snapshots are made
+    anew on each read, so they compare by equality; everything else by
+    identity (what an undo puts back is the very object it saved).
     """
     if before is after:
         return True
-    if type(before) is type(after) and isinstance(before, (types.MethodType, str, bytes)):
+    if type(before) is type(after) and isinstance(before, (types.MethodType, str, bytes, tuple)):
         return bool(before == after)
     return False
 
@@ -95,7 +95,8 @@ def _sys_path(saved: list[str]) -> _Target:
     def restore() -> None:
         sys.path[:] = saved
 
-    return _Target("sys.path", lambda: list(sys.path), restore)
+    # A snapshot: compared by value (see ``_same``), since each read is a new one.
+    return _Target("sys.path", lambda: tuple(sys.path), restore)
 
 
 class PatchGuard:
