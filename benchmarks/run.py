@@ -1143,6 +1143,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+#: Sections other scripts write into the results file (``scale_out.py``):
+#: a new report keeps them.
+KEPT_SECTION = re.compile(r"<!-- (?P<name>[\w-]+):start -->.*?<!-- (?P=name):end -->\n", re.S)
+
+
+def with_kept_sections(path: Path, report: str) -> str:
+    if not path.exists():
+        return report
+    text = path.read_text()
+    return report + "".join("\n" + match.group(0) for match in KEPT_SECTION.finditer(text))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -1177,7 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             extras += ["", *measure_scale(envs, counts, tmp)]
     report = render(rows, envs, targets, profiles, args, repeats, time.perf_counter() - started)
     report += "\n".join(extras) + ("\n" if extras else "")
-    args.output.write_text(report)
+    args.output.write_text(with_kept_sections(args.output, report))
     print(report)
     log(f"written to {args.output}")
     return 0

@@ -150,6 +150,30 @@ def test_ungrouped_tests_spread_over_the_workers(pytester: pytest.Pytester) -> N
     assert {worker for workers in plain.values() for worker in workers} == {"gw0", "gw1"}
 
 
+def test_output_no_test_owned_reaches_the_controller(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys, pytest, trio
+
+        @pytest.mark.trio_group("g")
+        async def test_subprocess():
+            await trio.run_process([sys.executable, "-c", "print('from a subprocess')"])
+
+        @pytest.mark.trio_group("g")
+        async def test_fails():
+            assert False
+        """
+    )
+    result = pytester.runpytest("-p", "xdist", "-n", "1", "--capture=fd")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- trio_group 'g' on gw0: captured stdout not attributed to a test -*",
+            "from a subprocess",
+        ]
+    )
+
+
 CRASH = """
 import os
 import pytest, trio, trio.testing

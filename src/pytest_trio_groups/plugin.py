@@ -28,7 +28,7 @@ from ._options import Settings, add_options, read_settings
 from ._plugins import activate as activate_plugin_support
 from ._plugins import pytest_trio as pytest_trio_support
 from ._spec import ALONE_MARK_NAME, MARK_NAME
-from ._summary import SUMMARIES_KEY, write_summary
+from ._summary import SUMMARIES_KEY, UNATTRIBUTED_KEY, write_summary
 from ._trio_mode import POLICY_KEY, TRIO_MARKER_HELP, TrioPolicy
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
-_UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
 _TRACE_WRITTEN_KEY = pytest.StashKey[str]()
 
 MARKER_HELP = (
@@ -173,7 +172,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             session.config.stash.setdefault(SUMMARIES_KEY, []).append(run.summary)
         out, err = run.capture.unattributed
         if run.summary.failed and (out or err):
-            session.config.stash.setdefault(_UNATTRIBUTED_KEY, []).append((group.label, out, err))
+            session.config.stash.setdefault(UNATTRIBUTED_KEY, []).append((group.label, out, err))
     return True
 
 
@@ -193,7 +192,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     # Output captured while a group ran that no test owned (a wider-scoped
     # fixture's background task, a subprocess writing to fd 1): shown, like a
     # failing test's captured output, when the group had a failure.
-    for label, out, err in terminalreporter.config.stash.get(_UNATTRIBUTED_KEY, []):
+    for label, out, err in terminalreporter.config.stash.get(UNATTRIBUTED_KEY, []):
         for name, text in (("stdout", out), ("stderr", err)):
             if text:
                 terminalreporter.write_sep(

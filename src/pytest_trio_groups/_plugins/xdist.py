@@ -39,7 +39,7 @@ import pytest
 
 from .._durations import History, load_history, record_durations
 from .._grouping import INDEX_KEY, GroupIndex
-from .._summary import SUMMARIES_KEY, GroupSummary
+from .._summary import SUMMARIES_KEY, UNATTRIBUTED_KEY, GroupSummary
 
 #: ``workerinput`` key: the controller takes our events; the value is the
 #: protocol's version.
@@ -49,8 +49,10 @@ _PROTOCOL = 1
 _GROUPS_EVENT = "trio_groups_collection"
 #: Keyword added to xdist's ``runtests`` command: these tests are one group.
 _GROUP_FLAG = "trio_group"
-#: ``workeroutput`` key: the worker's group summaries.
+#: ``workeroutput`` keys: the worker's group summaries, and the output its
+#: failing groups produced that no test owned.
 _SUMMARIES_OUTPUT = "trio_group_summaries"
+_UNATTRIBUTED_OUTPUT = "trio_group_unattributed"
 
 #: ``--dist`` modes our scheduler replaces, and how each cuts the tests that
 #: are in no group into units of work (tests of one unit go to one worker).
@@ -181,6 +183,9 @@ class WorkerSide:
         workeroutput[_SUMMARIES_OUTPUT] = [
             summary.as_data() for summary in self._config.stash.get(SUMMARIES_KEY, [])
         ]
+        workeroutput[_UNATTRIBUTED_OUTPUT] = [
+            list(entry) for entry in self._config.stash.get(UNATTRIBUTED_KEY, [])
+        ]
 
 
 # -- the controller -----------------------------------------------------------
@@ -244,9 +249,13 @@ class ControllerSide:
     def pytest_testnodedown(self, node: Any) -> None:
         # A worker that crashed sends no workeroutput.
         output = getattr(node, "workeroutput", None) or {}
+        worker = node.gateway.id
         summaries = self._config.stash.setdefault(SUMMARIES_KEY, [])
         for data in output.get(_SUMMARIES_OUTPUT, ()):
-            summaries.append(GroupSummary.from_data(data, worker=node.gateway.id))
+            summaries.append(GroupSummary.from_data(data, worker=worker))
+        unattributed = self._config.stash.setdefault(UNATTRIBUTED_KEY, [])
+        for label, out, err in output.get(_UNATTRIBUTED_OUTPUT, ()):
+            unattributed.append((f"{label} on {worker}", out, err))
 
 
 @dataclass(eq=False)
