@@ -25,18 +25,26 @@ _RUNTIME_DIRS = tuple(
 )
 
 
-def _relink(tb: types.TracebackType | None, hidden: tuple[str, ...]) -> types.TracebackType | None:
-    kept: list[types.TracebackType] = []
+def _entries(tb: types.TracebackType | None) -> list[types.TracebackType]:
+    entries: list[types.TracebackType] = []
     while tb is not None:
-        if not tb.tb_frame.f_code.co_filename.startswith(hidden):
-            kept.append(tb)
+        entries.append(tb)
         tb = tb.tb_next
+    return entries
+
+
+def _chain(kept: list[types.TracebackType]) -> types.TracebackType | None:
+    """Link ``kept`` into one traceback, in order; ``None`` when nothing is kept."""
     for earlier, later in itertools.pairwise(kept):
         earlier.tb_next = later
     if kept:
         kept[-1].tb_next = None
         return kept[0]
     return None
+
+
+def _relink(tb: types.TracebackType | None, hidden: tuple[str, ...]) -> types.TracebackType | None:
+    return _chain([entry for entry in _entries(tb) if not _in(entry, hidden)])
 
 
 def user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -74,21 +82,12 @@ def hide_plugin_frames(error: BaseException) -> BaseException:
 
 
 def _clean(tb: types.TracebackType | None) -> types.TracebackType | None:
-    entries: list[types.TracebackType] = []
-    while tb is not None:
-        entries.append(tb)
-        tb = tb.tb_next
+    entries = _entries(tb)
     tail = len(entries)
     while tail and _in(entries[tail - 1], _RUNTIME_DIRS):
         tail -= 1
     hidden = (_PLUGIN_DIR, *_RUNTIME_DIRS)
-    kept = [entry for entry in entries[:tail] if not _in(entry, hidden)] + entries[tail:]
-    for earlier, later in itertools.pairwise(kept):
-        earlier.tb_next = later
-    if kept:
-        kept[-1].tb_next = None
-        return kept[0]
-    return None
+    return _chain([entry for entry in entries[:tail] if not _in(entry, hidden)] + entries[tail:])
 
 
 def _in(entry: types.TracebackType, dirs: tuple[str, ...]) -> bool:
