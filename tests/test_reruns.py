@@ -209,3 +209,197 @@ def test_rerun_delay_is_real_seconds_under_a_virtual_clock(pytester: pytest.Pyte
     )
     result = pytester.runpytest()
     assert result.parseoutcomes() == {"passed": 2, "rerun": 1}
+
+
+needs_pytest_trio = pytest.mark.skipif(
+    not __import__("conftest").HAVE_PYTEST_TRIO, reason="pytest-trio is not installed"
+)
+
+#: The same file runs grouped, and one test at a time by pytest-trio with
+#: ``-p no:trio_groups``: the second run is what the first must match.
+ORACLE_INI = (
+    "[pytest]\ntrio_mode = true\nmarkers =\n    trio_group: grouped by pytest-trio-groups\n"
+)
+
+
+def rerun_lines(result: pytest.RunResult) -> list[str]:
+    """The ``-rR`` summary lines, sorted: group members finish in no fixed order."""
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "rerun test summary info" in line)
+    return sorted(
+        line for line in lines[start + 1 :] if line.startswith(("RERUN ", "FAILED ", "PASSED "))
+    )
+
+
+ALWAYS_FAILING = """
+    import pytest, trio
+
+    @pytest.mark.trio_group("g")
+    @pytest.mark.flaky(reruns=5)
+    async def test_marked_more():
+        await trio.sleep(0)
+        assert False
+
+    @pytest.mark.trio_group("g")
+    @pytest.mark.flaky(reruns=0)
+    async def test_marked_none():
+        await trio.sleep(0)
+        assert False
+
+    @pytest.mark.trio_group("g")
+    async def test_unmarked():
+        await trio.sleep(0)
+        assert False
+
+    def test_plain():
+        assert False
+"""
+
+
+@needs_pytest_trio
+@pytest.mark.parametrize(
+    ("forced", "outcomes"),
+    [("2", {"failed": 4, "rerun": 8}), ("0", {"failed": 4})],
+)
+def test_force_reruns_overrides_marks_for_members_as_for_plain_tests(
+    pytester: pytest.Pytester, forced: str, outcomes: dict[str, int]
+) -> None:
+    pytester.makeini(ORACLE_INI)
+    pytester.makepyfile(ALWAYS_FAILING)
+    args = ("-rR", f"--force-reruns={forced}", "--reruns=4")
+    grouped = pytester.runpytest(*args)
+    alone = pytester.runpytest(*args, "-p", "no:trio_groups")
+    # --force-reruns wins over every mark and over --reruns, also when it is 0.
+    assert grouped.parseoutcomes() == alone.parseoutcomes() == outcomes
+    if forced != "0":
+        assert rerun_lines(grouped) == rerun_lines(alone)
+        marked_none = [line for line in rerun_lines(grouped) if line.endswith("::test_marked_none")]
+        assert [line.split()[0] for line in marked_none] == ["FAILED", "RERUN", "RERUN"]
+    grouped.stdout.fnmatch_lines(
+        [f"trio_group 'g': 3 tests (3 failed{', 6 rerun' if forced != '0' else ''}) in *"]
+    )
+
+
+MANY_FAILING = """
+    import pytest, trio
+
+    @pytest.mark.trio_group("g")
+    async def test_a():
+        await trio.sleep(0)
+        assert False
+
+    @pytest.mark.trio_group("g")
+    async def test_b():
+        await trio.sleep(0)
+        assert False
+
+    @pytest.mark.trio_group("g")
+    async def test_c():
+        await trio.sleep(0)
+        assert False
+
+    def test_plain():
+        assert False
+"""
+
+
+@needs_pytest_trio
+@pytest.mark.parametrize("limit", [0, 3, 7, 20])
+def test_max_suite_reruns_counts_members_and_plain_tests_together(
+    pytester: pytest.Pytester, limit: int
+) -> None:
+    pytester.makeini(ORACLE_INI)
+    pytester.makepyfile(MANY_FAILING)
+    args = ("--reruns=2", f"--max-suite-reruns={limit}")
+    grouped = pytester.runpytest(*args)
+    alone = pytester.runpytest(*args, "-p", "no:trio_groups")
+    reruns = min(limit, 8)
+    expected = {"failed": 4, "rerun": reruns} if reruns else {"failed": 4}
+    assert grouped.parseoutcomes() == alone.parseoutcomes() == expected
+
+
+@needs_pytest_trio
+def test_max_suite_reruns_a_teardown_error_is_rerun_as_for_a_plain_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(ORACLE_INI)
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        LOG = []
+
+        @pytest.fixture(scope="module")
+        def shared():
+            LOG.append("module setup")
+            yield
+            LOG.append("module teardown")
+
+        @pytest.fixture
+        def breaks_on_teardown():
+            yield
+            LOG.append("teardown error")
+            raise RuntimeError("teardown")
+
+        @pytest.mark.trio_group("g")
+        async def test_teardown_fails(shared, breaks_on_teardown):
+            await trio.sleep(0)
+
+        def test_log():
+            # One slot: one rerun of the failed teardown, in the same module setup.
+            assert LOG == ["module setup", "teardown error", "teardown error"]
+        """
+    )
+    args = ("--reruns=2", "--max-suite-reruns=1")
+    grouped = pytester.runpytest(*args)
+    alone = pytester.runpytest(*args, "-p", "no:trio_groups")
+    expected = {"passed": 3, "errors": 1, "rerun": 1}
+    assert grouped.parseoutcomes() == alone.parseoutcomes() == expected
+
+
+def test_max_suite_reruns_is_one_limit_across_xdist_workers(pytester: pytest.Pytester) -> None:
+    for module in ("a", "b"):
+        pytester.makepyfile(**{f"test_{module}": MANY_FAILING})
+    result = pytester.runpytest("-p", "xdist", "-n", "2", "--reruns=2", "--max-suite-reruns=3")
+    assert result.parseoutcomes() == {"failed": 8, "rerun": 3}
+
+
+@needs_pytest_trio
+def test_a_teardown_error_that_rules_a_rerun_out_takes_no_suite_rerun(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(ORACLE_INI)
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        TORN_DOWN = trio.Event()
+        ATTEMPTS = []
+
+        @pytest.fixture
+        def key_error_on_teardown():
+            yield
+            TORN_DOWN.set()
+            raise KeyError("not to be rerun")
+
+        @pytest.mark.trio_group("g")
+        async def test_call_and_teardown_fail(key_error_on_teardown):
+            await trio.sleep(0)
+            raise ValueError("call")
+
+        @pytest.mark.trio_group("g")
+        async def test_flaky():
+            ATTEMPTS.append(1)
+            await TORN_DOWN.wait()
+            assert len(ATTEMPTS) == 2
+        """
+    )
+    # The teardown's KeyError is --rerun-except: the first test is not rerun,
+    # so the one rerun --max-suite-reruns allows is left for the second.
+    args = ("-rR", "--reruns=2", "--max-suite-reruns=1", "--rerun-except=KeyError")
+    grouped = pytester.runpytest(*args)
+    alone = pytester.runpytest(*args, "-p", "no:trio_groups")
+    expected = {"passed": 1, "failed": 1, "errors": 1, "rerun": 1}
+    assert grouped.parseoutcomes() == alone.parseoutcomes() == expected
+    assert rerun_lines(grouped) == rerun_lines(alone)
+    grouped.stdout.fnmatch_lines(["RERUN *::test_flaky", "PASSED *::test_flaky"])

@@ -40,25 +40,28 @@ class MemberReruns(RunObserver):
     """
 
     def __init__(self, run: GroupRun) -> None:
-        self._rerun: set[MemberRun] = set()
+        self._held: set[MemberRun] = set()
 
     def member_started(self, member: MemberRun) -> None:
         if not member.alone:
             member.item.execution_count = member.attempt  # type: ignore[attr-defined]
 
     def phase_started(self, member: MemberRun, when: Phase) -> None:
-        # A failed setup or call decides the rerun before teardown, so that
-        # the test's module and class stay set up for it.
-        if when == "teardown" and not member.alone and self._wants_rerun(member):
-            self._rerun.add(member)
+        # A failed setup or call keeps the test's module and class set up
+        # through its teardown, for a rerun that only the teardown's outcome
+        # can rule out (an error --rerun-except names, a condition on it).
+        if when == "teardown" and not member.alone and self._wants_rerun(member, reserve=False):
+            self._held.add(member)
             member.run_.state.hold(member.item)
 
     def next_attempt(self, member: MemberRun) -> float | None:
         if member.alone:
             return None
-        again = member in self._rerun
-        self._rerun.discard(member)
-        again = again or self._wants_rerun(member)
+        held = member in self._held
+        self._held.discard(member)
+        again = self._wants_rerun(member, reserve=True)
+        if held and not again:
+            member.run_.state.release(member.item)
         for report in member.result.report_list:
             report.rerun = member.attempt - 1  # type: ignore[attr-defined]
             if again and report.failed:
@@ -70,7 +73,12 @@ class MemberReruns(RunObserver):
         factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
         return delay * factor ** (member.attempt - 1)
 
-    def _wants_rerun(self, member: MemberRun) -> bool:
+    def _wants_rerun(self, member: MemberRun, *, reserve: bool) -> bool:
+        """Whether the attempt's failures call for a rerun, as pytest-rerunfailures decides.
+
+        ``reserve`` takes one of the ``--max-suite-reruns`` reruns for it;
+        otherwise the limit is only looked at.
+        """
         item = member.item
         reruns = rerunfailures.get_reruns_count(item)
         if not reruns or rerunfailures._is_rerun_path_excluded(item):
@@ -85,7 +93,11 @@ class MemberReruns(RunObserver):
             return False
         limit = item.config.option.max_suite_reruns
         db: Any = getattr(item.config, "failures_db", None)
-        return limit is None or db is None or bool(db.try_increment_suite_reruns(limit))
+        if limit is None or db is None:
+            return True
+        if reserve:
+            return bool(db.try_increment_suite_reruns(limit))
+        return bool(db.get_suite_reruns() < limit)
 
 
 def activate(config: pytest.Config) -> None:
