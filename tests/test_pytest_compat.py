@@ -153,12 +153,22 @@ def test_rerun_and_faulthandler_internals(pytester: pytest.Pytester) -> None:
                 assert item.instance is not instance
                 assert item.obj.__self__ is item.instance
 
+        def test_release_request_leaves_what_pytest_leaves(request):
+            # pytest's own runner has released the item that ran before.
+            before = request.session.items[0]
+            pytest_left = (before._request, before.funcargs)
+            compat.renew_request(before)
+            compat.release_request(before)
+            assert (before._request, before.funcargs) == pytest_left == (False, None)
+            compat.renew_request(before)
+            assert before.funcargs == {} and compat.top_request(before)
+
         def test_faulthandler(request):
             os.fstat(compat.faulthandler_fd(request.config))
             assert compat.faulthandler_exit_on_timeout(request.config) is False
         """
     )
-    pytester.runpytest().assert_outcomes(passed=2)
+    pytester.runpytest().assert_outcomes(passed=3)
 
 
 def test_foreign_plugin_internals(pytester: pytest.Pytester) -> None:

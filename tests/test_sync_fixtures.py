@@ -366,3 +366,46 @@ def test_class_fixture_and_xunit_setup(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_a_members_fixture_values_go_once_it_is_reported(pytester: pytest.Pytester) -> None:
+    # As in plain pytest, where an item's fixture values and request are
+    # dropped after its teardown: a group of thousands does not hold the
+    # values of every member until the group ends.
+    pytester.makepyfile(
+        """
+        import gc, weakref
+        import pytest, trio
+
+        class Value:
+            pass
+
+        ALIVE = weakref.WeakSet()
+
+        @pytest.fixture
+        def value():
+            made = Value()
+            ALIVE.add(made)
+            return made
+
+        @pytest.fixture
+        def alive():
+            gc.collect()
+            return len(ALIVE)
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_first(value):
+            await trio.sleep(0)
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_second(value):
+            # test_first finished, and was reported, at its first checkpoint.
+            await trio.sleep(0.01)
+            gc.collect()
+            assert len(ALIVE) == 1
+
+        def test_after(alive):
+            assert alive == 0
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=3)

@@ -125,6 +125,17 @@ def renew_request(item: pytest.Function) -> None:
         item._obj = None
 
 
+def release_request(item: pytest.Function) -> None:
+    """Let go of ``item``'s fixture values and ``request`` once it has run for good.
+
+    What pytest's ``runtestprotocol`` does after an item's teardown (pytest
+    8.4, 9.2): ``_request`` set to ``False`` and ``funcargs`` to ``None``.
+    ``renew_request`` makes them anew should the item run again.
+    """
+    item._request = False  # type: ignore[assignment]
+    item.funcargs = None  # type: ignore[assignment]
+
+
 def set_fixture_function(fixturedef: FixtureDef[Any], func: Callable[..., Any]) -> None:
     """Make a (cloned) ``FixtureDef`` run ``func``, a function taking no fixtures.
 

@@ -352,6 +352,9 @@ class GroupRun:
                 member.result.publish()
                 self.summary.add_member(item, member.result.report_list, again=member.attempt > 1)
             member.warnings.publish(item)
+        # As pytest after an item's teardown: its fixture values go now, not
+        # when the whole group is over.
+        compat.release_request(item)
         self.logs.resume_live()
         session = self.session
         if session.shouldfail or session.shouldstop:
