@@ -327,6 +327,52 @@ def test_warnings_are_attributed_and_w_error_fails_only_that_test(
     result.stdout.fnmatch_lines(["FAILED *::test_warns - UserWarning: careful"])
 
 
+def test_filterwarnings_marks_of_a_class_or_module_apply_to_their_members_only(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_marked_module="""
+        import warnings, pytest, trio
+
+        pytestmark = pytest.mark.filterwarnings("ignore:module-wide")
+
+        @pytest.mark.trio_group("g")
+        async def test_in_marked_module():
+            await trio.sleep(0)
+            warnings.warn(UserWarning("module-wide"))
+        """,
+        test_plain_module="""
+        import warnings, pytest, trio
+
+        @pytest.mark.filterwarnings("error:class-wide")
+        class TestMarked:
+            @pytest.mark.trio_group("g")
+            async def test_in_marked_class(self):
+                await trio.sleep(0)
+                warnings.warn(UserWarning("class-wide"))
+
+        class TestUnmarked:
+            @pytest.mark.trio_group("g")
+            async def test_in_unmarked_class(self):
+                await trio.sleep(0)
+                warnings.warn(UserWarning("class-wide"))
+                warnings.warn(UserWarning("module-wide"))
+        """,
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=1, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*warnings summary*",
+            "*::TestUnmarked::test_in_unmarked_class",
+            "*UserWarning: class-wide",
+            "*UserWarning: module-wide",
+            "FAILED *::TestMarked::test_in_marked_class - UserWarning*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*::test_in_marked_module")
+
+
 def test_pytest_warns_across_awaits(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

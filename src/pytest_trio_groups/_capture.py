@@ -19,7 +19,9 @@ class MemberOutput:
 
     def __init__(self, pass_through: bool) -> None:
         self._pass_through = pass_through
-        self._streams = (io.StringIO(), io.StringIO())
+        #: What the test wrote to stdout and stderr since the last ``take``;
+        #: most tests write nothing, so a stream is made at the first write.
+        self._streams: list[io.StringIO | None] = [None, None]
         #: The test's ``capsys``-style fixture while it is active.
         self.fixture: GroupCaptureFixture | None = None
 
@@ -31,13 +33,16 @@ class MemberOutput:
                 return
         if self._pass_through:
             underlying.write(text)
-        else:
-            self._streams[index].write(text)
+            return
+        stream = self._streams[index]
+        if stream is None:
+            stream = self._streams[index] = io.StringIO()
+        stream.write(text)
 
     def take(self) -> tuple[str, str]:
         """The output since the last call: (stdout, stderr)."""
-        out, err = (stream.getvalue() for stream in self._streams)
-        self._streams = (io.StringIO(), io.StringIO())
+        out, err = ("" if stream is None else stream.getvalue() for stream in self._streams)
+        self._streams = [None, None]
         return out, err
 
 

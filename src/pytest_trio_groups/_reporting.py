@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import outcome
 import pytest
@@ -26,11 +27,9 @@ class TestOutcome:
     """What one group member produced: a report per phase, in order."""
 
     item: pytest.Function
+    #: ``item.ihook``, looked up once for all members of the same path.
+    ihook: Any
     reports: list[tuple[pytest.TestReport, object]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        # ``item.ihook`` looks the conftest plugins up anew on each access.
-        self._ihook = self.item.ihook
 
     def record(self, clock: PhaseClock, result: outcome.Outcome[object]) -> pytest.TestReport:
         """Turn one phase's outcome into its report (``pytest_runtest_makereport``).
@@ -45,7 +44,7 @@ class TestOutcome:
         if isinstance(result, outcome.Error):
             excinfo = pytest.ExceptionInfo.from_exception(_with_traceback(result.error))
         call = compat.make_call_info(excinfo, clock.start, time.time(), duration, clock.when)
-        report: pytest.TestReport = self._ihook.pytest_runtest_makereport(item=self.item, call=call)
+        report: pytest.TestReport = self.ihook.pytest_runtest_makereport(item=self.item, call=call)
         self.reports.append((report, call))
         return report
 
@@ -56,7 +55,7 @@ class TestOutcome:
     def publish(self) -> None:
         """Log the test's reports through pytest's hooks, as its own runner would."""
         item = self.item
-        ihook = self._ihook
+        ihook = self.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         for report, call in self.reports:
             ihook.pytest_runtest_logreport(report=report)

@@ -30,7 +30,7 @@ from ._summary import GroupSummary
 from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, plugin_states
 from ._tracebacks import hide_plugin_frames, user_frames
 from ._trio_mode import POLICY_KEY, check_run_arguments
-from ._warnings import MemberWarnings, WarningsState
+from ._warnings import WarningsState
 from ._watchdog import Watchdog
 
 
@@ -56,22 +56,34 @@ class PhaseHooks:
             # Its call hook would wrap the test in a trio.run of its own.
             self._own.add(pytest_trio.plugin)
         self._by_conftests: dict[frozenset[object], tuple[Any, Any, Any]] = {}
+        self._by_path: dict[object, tuple[Any, Any, Any, Any]] = {}
 
-    def for_item(self, item: pytest.Item) -> tuple[Any, Any, Any]:
-        """The (setup, call, teardown) hook callers that apply to ``item``."""
-        removed = frozenset(self._own | compat.conftests_not_for(item))
-        callers = self._by_conftests.get(removed)
-        if callers is None:
-            callers = self._by_conftests[removed] = tuple(  # type: ignore[assignment]
-                self._pm.subset_hook_caller(name, remove_plugins=removed)
-                for name in (
-                    "pytest_runtest_setup",
-                    "pytest_runtest_call",
-                    "pytest_runtest_teardown",
+    def new_group(self) -> None:
+        """Look the conftest plugins up anew, once per path, for the next group."""
+        self._by_path.clear()
+
+    def for_item(self, item: pytest.Item) -> tuple[Any, Any, Any, Any]:
+        """The (setup, call, teardown) hook callers that apply to ``item``, and its ``ihook``.
+
+        All depend only on the item's path: they are looked up once per path
+        and group (``item.ihook`` looks the conftests up anew on each access).
+        """
+        hooks = self._by_path.get(item.path)
+        if hooks is None:
+            removed = frozenset(self._own | compat.conftests_not_for(item))
+            callers = self._by_conftests.get(removed)
+            if callers is None:
+                callers = self._by_conftests[removed] = tuple(  # type: ignore[assignment]
+                    self._pm.subset_hook_caller(name, remove_plugins=removed)
+                    for name in (
+                        "pytest_runtest_setup",
+                        "pytest_runtest_call",
+                        "pytest_runtest_teardown",
+                    )
                 )
-            )
-        assert callers is not None
-        return callers
+            assert callers is not None
+            hooks = self._by_path[item.path] = (*callers, item.ihook)
+        return hooks
 
 
 class GroupRun:
@@ -90,6 +102,7 @@ class GroupRun:
         self.nextitem = nextitem
         self.settings = settings
         self.hooks = hooks
+        hooks.new_group()
         self.state = GroupSetupState(session, group.members, nextitem)
         self.shared = SharedClones(session.config.stash[POLICY_KEY].pytest_trio)
         #: The virtual clock the members asked for, or ``None`` for trio's own.
@@ -379,7 +392,8 @@ class MemberRun:
         #: Run again on its own after its group, to tell a concurrency failure.
         self.alone = alone
         self.timeout = item.stash[SPEC_KEY].timeout
-        self.result = TestOutcome(item)
+        self._setup_hook, self._call_hook, self._teardown_hook, ihook = run.hooks.for_item(item)
+        self.result = TestOutcome(item, ihook)
         self.phase: Phase = "setup"
         #: ``PYTEST_CURRENT_TEST`` while this test's code runs.
         self.current_test = current_test_value(item, "setup")
@@ -396,10 +410,9 @@ class MemberRun:
         #: like pytest, the session stops, and that phase and the ones after
         #: it are not reported (the ones before it are).
         self.interrupted = False
-        self._setup_hook, self._call_hook, self._teardown_hook = run.hooks.for_item(item)
         self.output = MemberOutput(pass_through=run.capture.pass_through)
         self.logs = MemberLogs(item, run.logs.plugin)
-        self.warnings = MemberWarnings(item, run.warnings.group_state)
+        self.warnings = run.warnings.for_member(item)
         #: Holds the test's async-generator fixtures (made only if it has any).
         self.fixture_nursery: trio.Nursery | None = None
         self._crash: BaseException | None = None

@@ -46,11 +46,21 @@ class GroupSetupState:
         self.stack: dict[Any, _Entry] = dict(self._outer.stack)
         self._keep_chain = compat.node_chain(keep_for) if keep_for is not None else []
         self._keep = set(self._keep_chain)
+        #: The collectors above each parent node, session first: members
+        #: share a few parents, so each chain is built once.
+        self._collectors: dict[Any, tuple[Any, ...]] = {}
         self._users: Counter[Any] = Counter()
         for member in members:
-            self._users.update(compat.node_chain(member)[:-1])
+            self._users.update(self.collectors_above(member))
         #: Async teardowns queued by pytest's own synchronous finalizer calls.
         self.pending_async: list[AsyncTeardown] = []
+
+    def collectors_above(self, item: pytest.Item) -> tuple[Any, ...]:
+        """``item``'s chain from the session down, without ``item`` itself."""
+        chain = self._collectors.get(item.parent)
+        if chain is None:
+            chain = self._collectors[item.parent] = tuple(compat.node_chain(item)[:-1])
+        return chain
 
     # -- the interface pytest's nodes and fixtures use ----------------------
 
@@ -78,7 +88,7 @@ class GroupSetupState:
         caller, which can await async fixtures. A collector whose setup
         failed fails every item under it with the same error, as in pytest.
         """
-        for node in compat.node_chain(item):
+        for node in (*self.collectors_above(item), item):
             entry = self.stack.get(node)
             if entry is not None:
                 if entry[1] is not None:
@@ -100,7 +110,7 @@ class GroupSetupState:
         errors: list[BaseException] = []
         if item in self.stack:
             await self._pop(item, errors)
-        for node in reversed(compat.node_chain(item)[:-1]):
+        for node in reversed(self.collectors_above(item)):
             self._users[node] -= 1
             if self._users[node] <= 0 and node not in self._keep and node in self.stack:
                 await self._pop(node, errors)
@@ -108,12 +118,12 @@ class GroupSetupState:
 
     def hold(self, item: pytest.Function) -> None:
         """Keep the collectors above ``item`` set up for one more run of it."""
-        self._users.update(compat.node_chain(item)[:-1])
+        self._users.update(self.collectors_above(item))
 
     def release(self, item: pytest.Function) -> None:
         """Forget ``item`` without running it (the group stopped before it started),
         or a ``hold`` on it that no run of it used."""
-        for node in compat.node_chain(item)[:-1]:
+        for node in self.collectors_above(item):
             self._users[node] -= 1
 
     async def close(self) -> list[BaseException]:

@@ -65,9 +65,10 @@ class _State:
 class MemberWarnings:
     """The warnings one test raised, and the ``warnings`` state it set up, if any."""
 
-    def __init__(self, item: pytest.Item, group_state: _State) -> None:
+    def __init__(self, item: pytest.Item, group_state: _State, *, marked: bool = True) -> None:
+        """``marked=False``: neither ``item`` nor a node above it has a ``filterwarnings`` mark."""
         self.log: list[warnings.WarningMessage] = []
-        own = _mark_filters(item)
+        own = _mark_filters(item) if marked else []
         #: ``None`` while the test uses the group's state (most of the time);
         #: its own while it has ``filterwarnings`` marks or is inside
         #: ``pytest.warns``, ``recwarn`` or ``warnings.catch_warnings``.
@@ -116,6 +117,26 @@ class WarningsState(TaskState):
             warnings._showwarning_orig,  # type: ignore[attr-defined]
         )
         self._current: MemberWarnings | None = None
+        #: Whether a node has a ``filterwarnings`` mark, or one above it has.
+        self._marked: dict[Any, bool] = {}
+
+    def for_member(self, item: pytest.Item) -> MemberWarnings:
+        """A new ``MemberWarnings`` for an attempt at ``item``."""
+        return MemberWarnings(item, self.group_state, marked=self._is_marked(item))
+
+    def _is_marked(self, node: Any) -> bool:
+        # Members share a few parents: each is looked at once, and most
+        # members then need no ``catch_warnings`` to know they add nothing.
+        if node is None:
+            return False
+        if any(getattr(mark, "name", None) == "filterwarnings" for mark in node.own_markers):
+            return True
+        if isinstance(node, pytest.Item):
+            return self._is_marked(node.parent)
+        marked = self._marked.get(node)
+        if marked is None:
+            marked = self._marked[node] = self._is_marked(node.parent)
+        return marked
 
     def _record(self, message: warnings.WarningMessage) -> None:
         member = CURRENT_MEMBER.get(None)
