@@ -475,12 +475,10 @@ _NOT_A_TRIO_TEST = (
 def test_class_scoped_async_fixture_of_a_trio_class(
     pytester: pytest.Pytester, dropin_env: TrioEnv
 ) -> None:
-    if dropin_env.grouped:
-        # Both tests share one trio run, and so one instance.
+    if dropin_env.ours:
+        # One instance for the class: grouped or not, both tests run in the
+        # session's trio run, where the fixture lives.
         expected_instances = 1
-    elif dropin_env.ours:
-        # A trio object cannot outlive its run: each test's run makes its own.
-        expected_instances = 2
     else:
         expected_instances = 0
     dropin_env.makepyfile(

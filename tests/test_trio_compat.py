@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 import trio
 
 from pytest_trio_groups import _trio_compat
@@ -33,3 +36,45 @@ def test_scheduler_random_decides_the_order_of_runnable_tasks() -> None:
         assert _schedule(1) != _schedule(2)
     finally:
         generator.setstate(saved)
+
+
+def test_a_guest_run_steps_aside_for_another_run_and_comes_back() -> None:
+    import queue
+    import signal
+
+    callbacks: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+    results: list[object] = []
+    release = trio.Event()
+
+    async def guest() -> str:
+        await release.wait()
+        return "guest done"
+
+    def drive_until(done: Callable[[], bool]) -> None:
+        while not done():
+            callbacks.get()()
+
+    outside = _trio_compat.current_run_state()
+    trio.lowlevel.start_guest_run(
+        guest,
+        run_sync_soon_threadsafe=callbacks.put,
+        done_callback=results.append,
+        host_uses_signal_set_wakeup_fd=True,
+    )
+    token = trio.lowlevel.current_trio_token()
+    # A guest run between its ticks: trio.run refuses in this thread, and
+    # the guest's SIGINT handler is installed.
+    with pytest.raises(RuntimeError, match="inside a run"):
+        trio.run(trio.sleep, 0)
+    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    guest_state = _trio_compat.swap_run_state(outside)
+    assert not trio.lowlevel.in_trio_run()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    trio.run(trio.sleep, 0)
+    _trio_compat.swap_run_state(guest_state)
+    assert trio.lowlevel.current_trio_token() is token
+    token.run_sync_soon(release.set)
+    drive_until(lambda: bool(results))
+    assert results[0].unwrap() == "guest done"  # type: ignore[attr-defined]
+    assert not trio.lowlevel.in_trio_run()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -33,6 +33,7 @@ from ._tracebacks import located_at, user_frames
 
 if TYPE_CHECKING:
     from ._runner import MemberRun as Member
+    from ._session_run import SessionRun
 
 #: Seconds a fixture task gets to finish after it was cancelled for
 #: overrunning its teardown grace period.
@@ -96,11 +97,19 @@ class AsyncFixtures:
     """
 
     def __init__(
-        self, group_nursery: trio.Nursery, state: GroupSetupState, teardown_timeout: float
+        self,
+        group_nursery: trio.Nursery,
+        state: GroupSetupState,
+        teardown_timeout: float,
+        session_run: SessionRun | None = None,
     ) -> None:
         self._group_nursery = group_nursery
         self._state = state
         self._teardown_timeout = teardown_timeout
+        #: Where wider-scoped fixtures live when the group runs in the
+        #: session's trio run: they outlive the group, until pytest ends
+        #: their scope.
+        self._session_run = session_run
         self._wider: list[tuple[FixtureDef[Any], Any]] = []
         self._tasks: list[_FixtureTask] = []
 
@@ -153,7 +162,8 @@ class AsyncFixtures:
     ) -> Any:
         __tracebackhide__ = True
         wider = not is_per_test(fixturedef, member.item)
-        if wider:
+        session_run = self._session_run if wider else None
+        if wider and session_run is None:
             # Whatever it holds belongs to this trio run: forget it when the run ends.
             self._wider.append((fixturedef, request))
         if not inspect.isasyncgenfunction(func):
@@ -163,6 +173,9 @@ class AsyncFixtures:
             # Set up in (a copy of) the requesting test's context, so that its
             # setup output is that test's; afterwards it belongs to no test.
             nursery, context, later = self._group_nursery, member.context.copy(), _no_member()
+            if session_run is not None:
+                nursery = session_run.nursery
+                session_run.cancel_at_close(handle.scope)
         else:
             if member.fixture_nursery is None:
                 raise _protocol_error(
@@ -173,7 +186,8 @@ class AsyncFixtures:
                 )
             nursery, context, later = member.fixture_nursery, member.context, None
         generator = func(**kwargs)
-        self._tasks.append(handle)
+        if session_run is None:
+            self._tasks.append(handle)
         nursery.start_soon(self._run_generator, handle, generator, context, later)
         try:
             await handle.set_up.wait()
@@ -192,7 +206,14 @@ class AsyncFixtures:
                 raise handle.setup_result.error from None
         assert handle.setup_result is not None
         if isinstance(handle.setup_result, outcome.Value):
-            fixturedef.addfinalizer(AsyncTeardown(self._state, lambda: self._teardown(handle)))
+            fixturedef.addfinalizer(
+                AsyncTeardown(
+                    self._state,
+                    lambda: self._teardown(handle),
+                    session_run,
+                    self._teardown_timeout,
+                )
+            )
         if handle.setup_scope.cancel_called and isinstance(handle.setup_result, outcome.Value):
             # It was torn down with the test (the finalizer is in place).
             raise _protocol_error(

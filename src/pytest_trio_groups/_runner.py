@@ -25,6 +25,8 @@ from ._options import Settings
 from ._patches import PatchGuard
 from ._pytest_compat import Phase
 from ._reporting import PhaseClock, TestOutcome
+from ._session_run import clock_conflict
+from ._session_run import for_group as session_run_for
 from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
 from ._summary import GroupSummary
 from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, plugin_states
@@ -104,7 +106,19 @@ class GroupRun:
         self.hooks = hooks
         hooks.new_group()
         self.state = GroupSetupState(session, group.members, nextitem)
-        self.shared = SharedClones(session.config.stash[POLICY_KEY].pytest_trio)
+        #: The session's trio run, when the group runs inside it.
+        self.session_run = session_run_for(session, group)
+        self.shared = (
+            SharedClones(session.config.stash[POLICY_KEY].pytest_trio)
+            if self.session_run is None
+            else self.session_run.shared
+        )
+        #: Members that need both the group's virtual clock and the session's run.
+        self.clock_conflicts = {
+            item: message
+            for item in group.members
+            if group.clock and (message := clock_conflict(item, group.clock)) is not None
+        }
         #: The virtual clock the members asked for, or ``None`` for trio's own.
         self.clock = make_clock(group.clock)
         #: Keeps real-time deadlines when the run's clock is virtual.
@@ -151,17 +165,23 @@ class GroupRun:
         self.task_state.install()
         self.patches.install()
         start, start_cpu = time.perf_counter(), time.process_time()
+        instruments = [
+            self.task_state,
+            *(i for observer in self.observers for i in observer.instruments),
+        ]
         try:
-            trio.run(
-                self._main,
-                clock=self.clock,
-                # See _interrupts: raised in the test's own code, else held off.
-                restrict_keyboard_interrupt_to_checkpoints=False,
-                instruments=[
-                    self.task_state,
-                    *(i for observer in self.observers for i in observer.instruments),
-                ],
-            )
+            if self.session_run is not None:
+                self.session_run.run(
+                    self._main, instruments=instruments, on_interrupt=self._interrupted
+                )
+            else:
+                trio.run(
+                    self._main,
+                    clock=self.clock,
+                    # See _interrupts: raised in the test's own code, else held off.
+                    restrict_keyboard_interrupt_to_checkpoints=False,
+                    instruments=instruments,
+                )
         except BaseException as exc:
             # Only a Ctrl-C that came while the run was closing its nurseries
             # gets here; whatever else it holds was cut short with it.
@@ -179,6 +199,8 @@ class GroupRun:
             self.capture.uninstall()
             self.patches.restore(report_to=self.group.members[0])
         if self._cutting:
+            if self.session_run is not None:
+                self.session_run.cut_short = True
             _note(cut_short_message(self.group.label, self.cut_short))
         if self.interrupt is not None:
             raise self.interrupt
@@ -196,7 +218,10 @@ class GroupRun:
             # until every member is done.
             async with trio.open_nursery() as fixture_nursery:
                 self.async_fixtures = AsyncFixtures(
-                    fixture_nursery, self.state, self.settings.teardown_timeout
+                    fixture_nursery,
+                    self.state,
+                    self.settings.teardown_timeout,
+                    self.session_run,
                 )
                 try:
                     await self._run_members()
@@ -560,6 +585,9 @@ class MemberRun:
         self._setup_hook(item=item)
         isolate(item, self.run_.shared)
         self.run_.state.setup_chain(item)
+        conflict = self.run_.clock_conflicts.get(item)
+        if conflict is not None:
+            pytest.fail(conflict, pytrace=False)
         await fill_fixtures(item)
 
     @user_code

@@ -6,7 +6,7 @@ import sys
 import types
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +14,9 @@ from . import _pytest_compat as compat
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from ._session_run import SessionRun
 
 Finalizer = Callable[[], object]
 _Entry = tuple[list[Finalizer], "tuple[BaseException, types.TracebackType | None] | None"]
@@ -61,6 +64,10 @@ class GroupSetupState:
         if chain is None:
             chain = self._collectors[item.parent] = tuple(compat.node_chain(item)[:-1])
         return chain
+
+    @property
+    def session(self) -> pytest.Session:
+        return self._session
 
     # -- the interface pytest's nodes and fixtures use ----------------------
 
@@ -204,15 +211,40 @@ class AsyncTeardown:
     """A fixture finalizer that has to be awaited: the part of an async fixture after ``yield``.
 
     ``GroupSetupState.run_finalizer`` awaits it in order. Should pytest's own
-    synchronous code call it, it is queued and awaited right after.
+    synchronous code call it while a group runs, it is queued and awaited
+    right after. A fixture that lives in the session's trio run is torn down
+    there, driven from where its teardown is asked for: pytest's own
+    teardown of its scope, or another trio run.
     """
 
-    def __init__(self, state: GroupSetupState, run: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        state: GroupSetupState,
+        run: Callable[[], Awaitable[None]],
+        session_run: SessionRun | None = None,
+        grace: float = 0.0,
+    ) -> None:
         self._state = state
-        self.run = run
+        self._run = run
+        self._session_run = session_run
+        #: Seconds its teardown gets when the session's run is driven for it.
+        self._grace = grace
+
+    async def run(self) -> None:
+        host = self._session_run
+        if host is not None and not host.is_current():
+            host.run_bounded(self._run, self._grace)
+            return
+        await self._run()
 
     def __call__(self) -> None:
-        self._state.pending_async.append(self)
+        current = compat.setup_state(self._state.session)
+        if isinstance(current, GroupSetupState):
+            current.pending_async.append(self)
+        elif self._session_run is not None:
+            self._session_run.run_bounded(self._run, self._grace)
+        else:
+            self._state.pending_async.append(self)
 
 
 def combine_errors(errors: list[BaseException], message: str) -> BaseException | None:

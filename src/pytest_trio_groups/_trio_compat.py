@@ -7,6 +7,10 @@ Each accessor names the trio versions it was checked against;
 from __future__ import annotations
 
 import random
+import signal
+import sys
+import threading
+from dataclasses import dataclass
 
 
 def scheduler_random() -> random.Random:
@@ -21,3 +25,51 @@ def scheduler_random() -> random.Random:
     generator = _run._r
     assert isinstance(generator, random.Random)
     return generator
+
+
+@dataclass
+class RunState:
+    """What one trio run keeps in thread- and process-wide places while it exists."""
+
+    #: The attributes of trio's per-thread run context.
+    context: dict[str, object]
+    #: The SIGINT handler (``None`` outside the main thread).
+    sigint: object
+    asyncgen_hooks: tuple[object, object]
+
+
+def swap_run_state(replacement: RunState) -> RunState:
+    """Put ``replacement`` in place of the thread's current run state; return the one replaced.
+
+    trio (0.25 - 0.35) keeps the run that exists in a thread in
+    ``trio._core._run.GLOBAL_RUN_CONTEXT``, a ``threading.local`` holding
+    ``runner`` (and ``task`` during a task's step); a guest run keeps
+    ``runner`` there between its ticks, so that ``trio.run`` refuses to start
+    in that thread. For as long as it exists a run also holds the SIGINT
+    handler its ``KIManager`` installed and its async-generator hooks. A
+    guest run that is only driven at times can step aside with this in
+    between, and be put back before it is driven again.
+    """
+    from trio._core._run import GLOBAL_RUN_CONTEXT
+
+    replaced = current_run_state()
+    context = GLOBAL_RUN_CONTEXT.__dict__
+    context.clear()
+    context.update(replacement.context)
+    if _in_main_thread() and (callable(replacement.sigint) or isinstance(replacement.sigint, int)):
+        signal.signal(signal.SIGINT, replacement.sigint)
+    sys.set_asyncgen_hooks(*replacement.asyncgen_hooks)  # type: ignore[arg-type]
+    return replaced
+
+
+def current_run_state() -> RunState:
+    """The thread's run state as it is now (see ``swap_run_state``)."""
+    from trio._core._run import GLOBAL_RUN_CONTEXT
+
+    sigint = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
+    hooks = sys.get_asyncgen_hooks()
+    return RunState(dict(GLOBAL_RUN_CONTEXT.__dict__), sigint, (hooks.firstiter, hooks.finalizer))
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -12,7 +12,7 @@ import pytest
 from . import _blocked_loop, _hazards, _trace, _trio_fixtures
 from . import _pytest_compat as compat
 from ._capture import GroupCaptureFixture
-from ._context import CURRENT_MEMBER
+from ._context import CURRENT_MEMBER, SESSION_RUN_KEY
 from ._diagnosis import activate as activate_diagnosis
 from ._durations import record_durations_if_grouped
 from ._fixtures import is_async_fixture, refuse_outside_group
@@ -181,6 +181,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     trace = _trace.write_timeline(session.config)
     if trace is not None:
         session.config.stash[_TRACE_WRITTEN_KEY] = trace
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
+def pytest_sessionfinish_ends_session_run(session: pytest.Session) -> None:
+    # Last, after pytest's runner has torn down what the session still held
+    # (its wider-scoped async fixtures among it): whatever is left is cancelled.
+    if session.stash.get(SESSION_RUN_KEY, None) is not None:
+        from ._session_run import close_session_run
+
+        close_session_run(session)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
