@@ -188,6 +188,72 @@ def test_module_fixture_torn_down_after_last_member_of_other_module(
     pytester.runpytest().assert_outcomes(passed=3)
 
 
+def test_members_of_two_modules_running_at_once_get_their_own_modules_instance(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest, trio
+
+        LOG = []
+        BOTH_RUNNING = trio.Event()
+        RUNNING = []
+
+        @pytest.fixture(scope="module")
+        def per_module(request):
+            LOG.append(("up", request.module.__name__))
+            yield request.module.__name__
+            LOG.append(("down", request.module.__name__))
+
+        @pytest.fixture(scope="module")
+        async def per_module_async(request):
+            return request.module.__name__
+
+        @pytest.fixture(scope="class")
+        def per_class(request):
+            return request.cls.__name__
+
+        async def both_running():
+            RUNNING.append(1)
+            if len(RUNNING) == 2:
+                BOTH_RUNNING.set()
+            await BOTH_RUNNING.wait()
+        """
+    )
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        from conftest import both_running
+
+        class TestA:
+            @pytest.mark.trio_group("g", timeout=5)
+            async def test_a(self, per_module, per_module_async, per_class):
+                await both_running()
+                assert (per_module, per_module_async, per_class) == ("test_a", "test_a", "TestA")
+
+            def test_a_after_the_group(self, per_module, per_class):
+                assert (per_module, per_class) == ("test_a", "TestA")
+        """,
+        test_b="""
+        import pytest
+        from conftest import LOG, both_running
+
+        class TestB:
+            @pytest.mark.trio_group("g", timeout=5)
+            async def test_b(self, per_module, per_module_async, per_class):
+                await both_running()
+                assert (per_module, per_module_async, per_class) == ("test_b", "test_b", "TestB")
+
+        def test_log():
+            # One instance per module; module test_a's is kept for its ungrouped test.
+            assert LOG == [
+                ("up", "test_a"), ("up", "test_b"), ("down", "test_b"), ("down", "test_a")
+            ]
+        """,
+    )
+    pytester.runpytest().assert_outcomes(passed=4)
+
+
 def test_parametrized_module_fixture_one_instance_per_param(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

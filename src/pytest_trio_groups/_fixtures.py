@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -69,28 +69,68 @@ def is_per_test(fixturedef: FixtureDef[Any], item: pytest.Item) -> bool:
     )
 
 
+#: Stands for "a node set up before the group started" as a fixture's owner.
+_SET_UP_BEFORE = object()
+
+
 class SharedClones:
-    """Copies of wider-scoped fixtures, one per parameter set, for one group run.
+    """Copies of wider-scoped fixtures, one per scope node and parameter set, for one group run.
 
     pytest keeps one cached value per ``FixtureDef`` and relies on running
-    tests one parameter at a time. Members of one group that use different
-    parameters of a module- or session-scoped fixture run at the same time,
-    so each parameter set gets its own copy -- still one instance per scope
-    and parameter, as pytest defines.
+    tests one module (class, parameter) at a time. Members of one group
+    from two modules, or using different parameters of a module- or
+    session-scoped fixture, run at the same time, so each of those gets its
+    own copy -- still one instance per scope and parameter, as pytest
+    defines. The first module (class) to use a fixture gets pytest's own
+    ``FixtureDef``, or the one set up before the group if it holds a value:
+    that one's instance is the one ungrouped tests share.
     """
 
     def __init__(self, pytest_trio: PytestTrio | None = None) -> None:
         #: Beside pytest-trio: whose fixtures members get this plugin's versions of.
         self.pytest_trio = pytest_trio
+        self._set_up_before: set[Any] = set()
+        self._owners: dict[FixtureDef[Any], object] = {}
         self._clones: dict[
-            tuple[FixtureDef[Any], tuple[tuple[str, int], ...]], FixtureDef[Any]
+            tuple[FixtureDef[Any], object, tuple[tuple[str, int], ...]], FixtureDef[Any]
         ] = {}
 
-    def get(self, fixturedef: FixtureDef[Any], key: tuple[tuple[str, int], ...]) -> FixtureDef[Any]:
-        clone = self._clones.get((fixturedef, key))
+    def begin_group(self, set_up_before: Collection[Any]) -> None:
+        """A group starts, with the nodes in ``set_up_before`` already set up."""
+        self._set_up_before = set(set_up_before)
+        self._owners.clear()
+
+    def get(
+        self, fixturedef: FixtureDef[Any], node: object, key: tuple[tuple[str, int], ...]
+    ) -> FixtureDef[Any]:
+        """The ``FixtureDef`` for the members under ``node`` (its scope's node) with ``key``.
+
+        ``node`` is ``None`` for a scope that has one node for the whole group.
+        """
+        if not key:
+            if node is None:
+                return fixturedef
+            owner = self._owners.setdefault(
+                fixturedef, node if fixturedef.cached_result is None else _SET_UP_BEFORE
+            )
+            if owner is node or (owner is _SET_UP_BEFORE and node in self._set_up_before):
+                return fixturedef
+        clone = self._clones.get((fixturedef, node, key))
         if clone is None:
-            clone = self._clones[(fixturedef, key)] = compat.clone_fixturedef(fixturedef)
+            clone = self._clones[(fixturedef, node, key)] = compat.clone_fixturedef(fixturedef)
         return clone
+
+
+def scope_node(fixturedef: FixtureDef[Any], item: pytest.Item) -> pytest.Collector | None:
+    """The node whose instance of a wider-scoped fixture ``item`` gets, if the group has several.
+
+    ``None`` for session and package scope, which this plugin does not tell apart.
+    """
+    if fixturedef.scope == "class":
+        return item.getparent(pytest.Class)
+    if fixturedef.scope == "module":
+        return item.getparent(pytest.Module)
+    return None
 
 
 class MemberFixtureDefs(dict[str, _Defs]):
@@ -128,10 +168,8 @@ class MemberFixtureDefs(dict[str, _Defs]):
             if replacement is not fixturedef.func:
                 compat.set_fixture_function(clone, replacement)
             return clone
-        if not self._indices:
-            return fixturedef
-        key = self._param_key(fixturedef)
-        return self._shared.get(fixturedef, key) if key else fixturedef
+        key = self._param_key(fixturedef) if self._indices else ()
+        return self._shared.get(fixturedef, scope_node(fixturedef, self._item), key)
 
     def _param_key(self, fixturedef: FixtureDef[Any]) -> tuple[tuple[str, int], ...]:
         """The parameters, among this fixture and what it depends on, that this test uses."""

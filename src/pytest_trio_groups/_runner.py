@@ -113,6 +113,7 @@ class GroupRun:
             if self.session_run is None
             else self.session_run.shared
         )
+        self.shared.begin_group(self.state.stack)
         #: Members that need both the group's virtual clock and the session's run.
         self.clock_conflicts = {
             item: message
