@@ -138,6 +138,61 @@ def test_exitfirst_cancels_running_siblings(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
 
 
+def test_stop_during_an_async_fixtures_setup_cancels_the_test_not_a_protocol_error(
+    pytester: pytest.Pytester,
+) -> None:
+    # The other member's failure, reported with -x, wakes this member's
+    # async fixture and cancels the member in one step: the fixture reaches
+    # no checkpoint after that, so it never sees (and never swallows) the
+    # cancellation, and it is torn down with the cancelled test.
+    pytester.makeconftest(
+        """
+        import trio
+
+        WAITING = trio.Event()
+        FAILED = trio.Event()
+        LOG = []
+
+        def pytest_runtest_logreport(report):
+            if report.failed:
+                FAILED.set()
+
+        def pytest_sessionfinish():
+            print("log:", LOG)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest, trio
+        from conftest import FAILED, LOG, WAITING
+
+        @pytest.fixture
+        async def resource():
+            WAITING.set()
+            await FAILED.wait()
+            LOG.append("up")
+            yield
+            LOG.append("down")
+
+        @pytest.mark.trio_group("g", timeout=10)
+        async def test_cancelled(resource):
+            await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g", timeout=10)
+        async def test_fails():
+            await WAITING.wait()
+            assert False
+        """
+    )
+    result = pytester.runpytest("-x", "-rs", "-s")
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED [[]1[]] *: cancelled: the run is stopping (stopping after 1 failures)"]
+    )
+    result.stdout.no_fnmatch_line("*FixtureProtocolError*")
+    assert "log: ['up', 'down']" in result.stdout.str()
+
+
 def test_maxfail_two(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -78,3 +78,45 @@ def test_a_guest_run_steps_aside_for_another_run_and_comes_back() -> None:
     assert results[0].unwrap() == "guest done"  # type: ignore[attr-defined]
     assert not trio.lowlevel.in_trio_run()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cancellation_delivered_into_awaited_code_is_seen() -> None:
+    seen: list[str] = []
+
+    async def swallows() -> str:
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            pass
+        return "swallowed"
+
+    async def never_checkpoints() -> str:
+        return "no checkpoint"
+
+    async def raises() -> None:
+        await trio.lowlevel.checkpoint()
+        raise ValueError("passed through")
+
+    async def main() -> None:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            results = [
+                await _trio_compat.awaiting_with_cancellation_seen(
+                    swallows(), lambda: seen.append("swallows")
+                ),
+                await _trio_compat.awaiting_with_cancellation_seen(
+                    never_checkpoints(), lambda: seen.append("never_checkpoints")
+                ),
+            ]
+        assert results == ["swallowed", "no checkpoint"]
+        try:
+            await _trio_compat.awaiting_with_cancellation_seen(
+                raises(), lambda: seen.append("raises")
+            )
+        except ValueError as exc:
+            assert str(exc) == "passed through"
+        else:  # pragma: no cover
+            raise AssertionError("the error was lost")
+
+    trio.run(main)
+    assert seen == ["swallows"]

@@ -30,6 +30,7 @@ from ._interrupts import plugin_code
 from ._pytest_compat import FixtureDef
 from ._setupstate import AsyncTeardown, GroupSetupState
 from ._tracebacks import located_at, user_frames
+from ._trio_compat import awaiting_with_cancellation_seen
 
 if TYPE_CHECKING:
     from ._runner import MemberRun as Member
@@ -83,6 +84,13 @@ class _FixtureTask:
     cancelled_tb: types.TracebackType | None = None
     #: The error was a crash while the test ran, already reported as its failure.
     reported: bool = False
+    #: trio delivered ``Cancelled`` into the fixture's setup after it was cancelled.
+    setup_saw_cancelled: bool = False
+
+    def saw_cancelled(self) -> None:
+        # Not one of the fixture's own scopes timing out before that.
+        if self.setup_scope.cancel_called:
+            self.setup_saw_cancelled = True
 
 
 class AsyncFixtures:
@@ -136,7 +144,7 @@ class AsyncFixtures:
         @plugin_code
         async def run() -> None:
             try:
-                value = await self._start(fixturedef, request, member, func, kwargs)
+                value, cancelled = await self._start(fixturedef, request, member, func, kwargs)
             except BaseException as exc:
                 if is_cancellation(exc):
                     # Not cached: another member may set it up afresh.
@@ -148,6 +156,9 @@ class AsyncFixtures:
                 fixturedef.cached_result = (value, cache_key, None)
             finally:
                 finished.set()
+            if cancelled is not None:
+                # The test was cancelled while the fixture was set up.
+                raise cancelled
 
         raise AwaitFixture(run)
 
@@ -159,7 +170,8 @@ class AsyncFixtures:
         member: Member,
         func: Callable[..., Any],
         kwargs: dict[str, Any],
-    ) -> Any:
+    ) -> tuple[Any, trio.Cancelled | None]:
+        """Set the fixture up; its value, and the test's cancellation if one came meanwhile."""
         __tracebackhide__ = True
         wider = not is_per_test(fixturedef, member.item)
         session_run = self._session_run if wider else None
@@ -167,7 +179,7 @@ class AsyncFixtures:
             # Whatever it holds belongs to this trio run: forget it when the run ends.
             self._wider.append((fixturedef, request))
         if not inspect.isasyncgenfunction(func):
-            return await func(**kwargs)
+            return await func(**kwargs), None
         handle = _FixtureTask(fixturedef.argname, None if wider else member)
         if wider:
             # Set up in (a copy of) the requesting test's context, so that its
@@ -189,12 +201,14 @@ class AsyncFixtures:
         if session_run is None:
             self._tasks.append(handle)
         nursery.start_soon(self._run_generator, handle, generator, context, later)
+        cancelled: trio.Cancelled | None = None
         try:
             await handle.set_up.wait()
-        except trio.Cancelled:
+        except trio.Cancelled as exc:
             # The test's deadline or a stop: cancel the fixture's setup and
             # wait (boundedly) for it to give up before passing the
             # cancellation on.
+            cancelled = exc
             handle.setup_scope.cancel()
             with trio.CancelScope(shield=True) as grace:
                 grace.deadline = trio.current_time() + self._teardown_timeout
@@ -214,14 +228,17 @@ class AsyncFixtures:
                     self._teardown_timeout,
                 )
             )
-        if handle.setup_scope.cancel_called and isinstance(handle.setup_result, outcome.Value):
-            # It was torn down with the test (the finalizer is in place).
+        if handle.setup_saw_cancelled and isinstance(handle.setup_result, outcome.Value):
+            # It is torn down with the test (the finalizer is in place). One
+            # that reached no checkpoint once cancelled never saw the
+            # cancellation: it is set up, and the test's cancellation is
+            # raised once it is cached.
             raise _protocol_error(
                 f"async fixture {fixturedef.argname!r} swallowed trio.Cancelled during setup"
                 " and yielded a value anyway; let trio.Cancelled propagate",
                 generator.ag_code,
             )
-        return handle.setup_result.unwrap()
+        return handle.setup_result.unwrap(), cancelled
 
     @plugin_code
     async def _run_generator(
@@ -269,7 +286,9 @@ class AsyncFixtures:
     ) -> None:
         """Run the fixture up to its ``yield``; its outcome goes to the waiting test."""
         try:
-            handle.setup_result = outcome.Value(await generator.asend(None))
+            handle.setup_result = outcome.Value(
+                await awaiting_with_cancellation_seen(generator.asend(None), handle.saw_cancelled)
+            )
         except StopAsyncIteration:
             pass
         except BaseException as exc:

@@ -10,7 +10,12 @@ import random
 import signal
 import sys
 import threading
+import types
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def scheduler_random() -> random.Random:
@@ -73,3 +78,40 @@ def current_run_state() -> RunState:
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+@types.coroutine
+def awaiting_with_cancellation_seen(
+    awaitable: Awaitable[T], seen: Callable[[], object]
+) -> Generator[Any, Any, T]:
+    """Await ``awaitable``, calling ``seen`` each time trio delivers ``Cancelled`` into it.
+
+    The only way to tell code that caught ``trio.Cancelled`` from code that
+    never reached a checkpoint once its scope was cancelled. trio (0.25 -
+    0.35) resumes a task blocked at a checkpoint by sending it an
+    ``outcome`` (``outcome.Error(Cancelled())`` for a cancellation), which
+    its own ``wait_task_rescheduled``, deeper in the awaited code, unwraps;
+    anything else is passed through unchanged.
+    """
+    # Imported here: the randomly support imports this module in sessions
+    # that may never import trio.
+    import outcome
+    import trio
+
+    iterator = awaitable.__await__()
+    resume: Callable[[Any], Any] = iterator.send
+    value: Any = None
+    while True:
+        try:
+            trap = resume(value)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        try:
+            value = yield trap
+            resume = iterator.send
+        except BaseException as exc:
+            value, resume = exc, iterator.throw
+        delivered = value.error if isinstance(value, outcome.Error) else value
+        if isinstance(delivered, trio.Cancelled):
+            seen()
