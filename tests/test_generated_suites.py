@@ -1,0 +1,182 @@
+"""Generated suites, run grouped, match the same tests run one at a time (P2-P4).
+
+Hypothesis writes suites of random groups, ``--trio-group-limit`` values,
+fixture graphs (sync, sync yield, async, async yield; function, class,
+module and session scope) and faults in every phase; each is run in a
+subprocess grouped and again with every test on its own, and the two runs'
+junitxml reports and fixture logs are compared. The model, the files and
+the checks are in ``suite_model.py``.
+
+``TRIO_GROUPS_HYPOTHESIS_PROFILE=long`` runs many more examples, with new
+draws each time and shrinking (see the development section of the README).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import strategies as st
+
+from suite_model import (
+    FIXTURE_KINDS,
+    SCOPES,
+    SETUP_FAULTS,
+    TEARDOWN_FAULTS,
+    TEARDOWN_GRACE,
+    TEST_FAULTS,
+    TIMING_FAULTS,
+    CaseSpec,
+    FixtureSpec,
+    Run,
+    Suite,
+    check_run,
+    describe,
+    normalized,
+    per_test_fixtures,
+    per_test_setups,
+    run_pytest,
+    write_suite,
+)
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+}
+PROFILES = {
+    # The same few examples on every run, so that a failure in CI
+    # reproduces; not shrunk, as each example costs two pytest runs.
+    "ci": settings(
+        max_examples=6, derandomize=True, phases=(Phase.explicit, Phase.generate), **_COMMON
+    ),
+    # New draws each run, shrunk to a small suite when one fails.
+    "long": settings(max_examples=300, print_blob=True, **_COMMON),
+}
+PROFILE = PROFILES[os.environ.get("TRIO_GROUPS_HYPOTHESIS_PROFILE", "ci")]
+
+#: The most tests of one suite whose deadline fires: run one at a time, each
+#: costs its deadline in real time.
+MAX_TIMED_OUT = 3
+
+
+def _weighted_faults(
+    faults: tuple[str, ...], none_weight: int = 3
+) -> st.SearchStrategy[str | None]:
+    return st.sampled_from([None] * (none_weight * len(faults) // 2) + list(faults))
+
+
+@st.composite
+def suites(draw: st.DrawFn) -> Suite:
+    fixtures: list[FixtureSpec] = []
+    for index in range(draw(st.integers(0, 5))):
+        scope = draw(st.sampled_from(SCOPES))
+        kind = draw(st.sampled_from(FIXTURE_KINDS))
+        wider_or_same = [f.name for f in fixtures if SCOPES.index(f.scope) >= SCOPES.index(scope)]
+        deps = (
+            draw(st.lists(st.sampled_from(wider_or_same), unique=True, max_size=2))
+            if (wider_or_same)
+            else []
+        )
+        setup_faults = SETUP_FAULTS if kind.startswith("async") else ("raise", "fail", "skip")
+        teardown_faults = TEARDOWN_FAULTS if kind == "async_yield" else ("raise", "fail")
+        fixtures.append(
+            FixtureSpec(
+                name=f"f{index}",
+                kind=kind,
+                scope=scope,
+                deps=tuple(deps),
+                setup_fault=draw(_weighted_faults(setup_faults, none_weight=6)),
+                teardown_fault=draw(_weighted_faults(teardown_faults, none_weight=6)),
+            )
+        )
+    model = Suite(tuple(fixtures), ())
+    tests: list[CaseSpec] = []
+    names = [f.name for f in fixtures]
+    for index in range(draw(st.integers(2, 8))):
+        used = (
+            tuple(draw(st.lists(st.sampled_from(names), unique=True, max_size=3))) if names else ()
+        )
+        needs_async = any(f.is_async for f in model.closure(used))
+        is_async = needs_async or draw(st.booleans()) or draw(st.booleans())
+        faults = (
+            TEST_FAULTS if is_async else tuple(f for f in TEST_FAULTS if f not in TIMING_FAULTS)
+        )
+        tests.append(
+            CaseSpec(
+                name=f"test_t{index}",
+                module=draw(st.integers(0, 1)),
+                in_class=draw(st.booleans()),
+                is_async=is_async,
+                group=draw(st.sampled_from(["g1", "g1", "g2", None])) if is_async else None,
+                fixtures=used,
+                fault=draw(_weighted_faults(faults)),
+                xfail=draw(st.sampled_from([None, None, None, "strict", "lax"])),
+            )
+        )
+    suite = Suite(tuple(fixtures), tuple(tests), limit=draw(st.sampled_from([None, 1, 2, 3])))
+    timed_out = sum(suite.needs_deadline(t) for t in tests)
+    # Bounded by construction rather than filtered, so that drawing stays cheap.
+    if timed_out > MAX_TIMED_OUT:
+        suite = _without_timing_faults(suite)
+    return suite
+
+
+def _without_timing_faults(suite: Suite) -> Suite:
+    def calm(fault: str | None) -> str | None:
+        return "raise" if fault in TIMING_FAULTS else fault
+
+    return Suite(
+        tuple(
+            FixtureSpec(f.name, f.kind, f.scope, f.deps, calm(f.setup_fault), f.teardown_fault)
+            for f in suite.fixtures
+        ),
+        tuple(
+            CaseSpec(
+                t.name,
+                t.module,
+                t.in_class,
+                t.is_async,
+                t.group,
+                t.fixtures,
+                calm(t.fault),
+                t.xfail,
+            )
+            for t in suite.tests
+        ),
+        suite.limit,
+    )
+
+
+def _args(suite: Suite) -> list[str]:
+    args = [f"--trio-group-teardown-timeout={TEARDOWN_GRACE}"]
+    if suite.limit is not None:
+        args.append(f"--trio-group-limit={suite.limit}")
+    return args
+
+
+def _run(suite: Suite, directory: Path, mode: str) -> Run:
+    files = write_suite(suite, directory, mode)
+    run = run_pytest(directory, *_args(suite))
+    note(f"==== {mode} ====\n{describe(files)}\n---- output\n{run.output}")
+    return run
+
+
+@PROFILE
+@given(suite=suites())
+def test_grouped_run_matches_each_test_run_alone(pytester: pytest.Pytester, suite: Suite) -> None:
+    base = Path(tempfile.mkdtemp(dir=pytester.path))
+    grouped = _run(suite, base / "grouped", "grouped")
+    alone = _run(suite, base / "alone", "alone")
+    grouped_life = check_run(suite, grouped)
+    alone_life = check_run(suite, alone)
+    assert normalized(suite, grouped) == normalized(suite, alone)
+    assert per_test_fixtures(grouped_life) == per_test_fixtures(alone_life)
+    assert per_test_setups(suite, grouped_life) == per_test_setups(suite, alone_life)
