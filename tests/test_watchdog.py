@@ -171,3 +171,72 @@ def test_bad_threshold_is_a_usage_error(pytester: pytest.Pytester, value: str) -
             f"(0 or 'off' to disable), got '{value}'"
         ]
     )
+
+
+FIXED_WAIT = """
+import time, pytest, trio
+
+WAITING = trio.Event()
+BLOCKED = trio.Event()
+
+@pytest.mark.trio_group("g")
+async def test_generates_a_key():
+    await WAITING.wait()
+    time.sleep(0.3)  # synchronous work
+    BLOCKED.set()
+
+@pytest.mark.trio_group("g")
+async def test_waits_a_fixed_time():
+    WAITING.set()
+    await BLOCKED.wait()
+    assert False, "the peer did not answer in time"
+
+@pytest.mark.trio_group("g")
+async def test_passes():
+    await BLOCKED.wait()
+"""
+
+
+def test_failed_member_is_told_which_siblings_blocked_the_loop_while_it_ran(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_fixed=FIXED_WAIT)
+    result = pytester.runpytest("--trio-group-blocked-threshold", "0.1")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- trio_group: other tests blocked the event loop while this test ran -*",
+            "While test_fixed.py::test_waits_a_fixed_time ran (*s), other tests of "
+            "trio_group 'g' held the event loop for 0.*s in all; none of its awaits could "
+            "resume meanwhile:",
+            "    test_fixed.py::test_generates_a_key: 0.*s at test_fixed.py:9 in "
+            "test_generates_a_key",
+            "A fixed wait (trio.sleep) for work another task does, or a limit on elapsed time, "
+            "can fail for that reason alone: wait for the event itself, or see whether the "
+            "test passes on its own (--trio-group-rerun-alone, @pytest.mark.trio_alone).",
+        ],
+        consecutive=True,
+    )
+    # Only the failed test's report says so.
+    assert result.stdout.str().count("other tests blocked the event loop") == 1
+
+
+def test_no_word_of_blocks_that_did_not_overlap_the_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_apart="""
+        import time, pytest, trio
+
+        @pytest.mark.trio_group("g")
+        async def test_blocks_first():
+            time.sleep(0.3)
+
+        @pytest.mark.trio_group("g")
+        async def test_fails_after():
+            await trio.sleep(0)
+            assert False
+        """
+    )
+    # One at a time: the block is over before the failing test starts.
+    result = pytester.runpytest("--trio-group-blocked-threshold", "0.1", "--trio-group-limit", "1")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.no_fnmatch_line("*other tests blocked the event loop*")

@@ -28,6 +28,10 @@ _SHOWN_FRAMES = 8
 #: How much a deadline may precede a block and still count as missed through it:
 #: trio notices expired deadlines between task steps, not in them.
 _SLACK = 0.02
+#: Other tests' blocks listed in a failed test's report, longest first.
+_SHOWN_BLOCKS = 5
+#: The title of that part of the report.
+BLOCKED_BY_OTHERS = "trio_group: other tests blocked the event loop while this test ran"
 
 
 @dataclass
@@ -79,6 +83,8 @@ class LoopWatch(RunObserver):
         self._episodes: list[Episode] = []
         self._alarm: Alarm | None = None
         self._watching = False
+        #: When each running attempt started.
+        self._started: dict[MemberRun, float] = {}
 
     def group_started(self, run: GroupRun) -> None:
         self._loop_thread = threading.get_ident()
@@ -131,11 +137,46 @@ class LoopWatch(RunObserver):
         self._noticed_step = step
         self._episode = Episode(member, step, start, now, frames)
 
+    def member_started(self, member: MemberRun) -> None:
+        self._started[member] = _clock()
+
     def member_finished(self, member: MemberRun) -> None:
         # The member's task is about to report: its block, if any, is over.
         episode = self._episode
         if episode is not None and episode.member is member:
             self._finish()
+        started = self._started.pop(member, None)
+        failed = next((report for report in member.result.report_list if report.failed), None)
+        if started is not None and failed is not None:
+            others = [e for e in self._episodes if e.member is not member and e.end > started]
+            if others:
+                failed.sections.append(
+                    (BLOCKED_BY_OTHERS, self._blocked_by(member, started, others))
+                )
+
+    def _blocked_by(self, member: MemberRun, started: float, episodes: list[Episode]) -> str:
+        """Why a failed test's awaits may have resumed late: the blocks of others while it ran."""
+        ran = _clock() - started
+        # A block that began before the test counts only from the test's start.
+        blocked = sum(e.end - max(e.start, started) for e in episodes)
+        longest = sorted(episodes, key=lambda e: e.seconds, reverse=True)
+        lines = [
+            f"While {member.item.nodeid} ran ({ran:.2f}s), other tests of {self._label} held "
+            f"the event loop for {blocked:.2f}s in all; none of its awaits could resume "
+            "meanwhile:\n"
+        ]
+        for episode in longest[:_SHOWN_BLOCKS]:
+            where = place(blamed_frame(episode.frames), self._root)
+            lines.append(f"    {episode.member.item.nodeid}: {episode.seconds:.2f}s at {where}\n")
+        if len(longest) > _SHOWN_BLOCKS:
+            rest = longest[_SHOWN_BLOCKS:]
+            lines.append(f"    and {len(rest)} more ({sum(e.seconds for e in rest):.2f}s)\n")
+        lines.append(
+            "A fixed wait (trio.sleep) for work another task does, or a limit on elapsed "
+            "time, can fail for that reason alone: wait for the event itself, or see whether "
+            "the test passes on its own (--trio-group-rerun-alone, @pytest.mark.trio_alone).\n"
+        )
+        return "".join(lines)
 
     def _finish(self) -> None:
         episode, self._episode = self._episode, None
