@@ -483,3 +483,56 @@ def test_a_scheduler_from_a_conftest_wins_and_members_run_one_by_one(
     lines = [line for line in result.outlines if line.startswith("trio_group '")]
     assert len(lines) == 20
     assert all(": 1 test (1 passed)" in line for line in lines)
+
+
+def test_a_group_leaves_set_up_only_what_the_worker_runs_next(pytester: pytest.Pytester) -> None:
+    # In collection order test_solo is followed by test_a_plain, but the
+    # recorded durations make the worker run test_b_plain after it.
+    pytester.makepyfile(
+        **{
+            "pkg_a/test_a": """
+                import pytest
+
+                @pytest.mark.trio_group("solo")
+                async def test_solo():
+                    pass
+
+                def test_a_plain():
+                    pass
+                """,
+            "pkg_b/test_b": """
+                import pytest
+
+                @pytest.mark.trio_group("pair")
+                async def test_1():
+                    pass
+
+                @pytest.mark.trio_group("pair")
+                async def test_2():
+                    pass
+
+                def test_b_plain():
+                    pass
+                """,
+        }
+    )
+    cache = pytester.path / ".pytest_cache" / "v" / "trio_group" / "durations"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(
+        json.dumps(
+            {
+                "tests": {
+                    "pkg_a/test_a.py::test_a_plain": 9.0,
+                    "pkg_a/test_a.py::test_solo": 1.0,
+                    "pkg_b/test_b.py::test_b_plain": 0.0,
+                },
+                "groups": {"trio_group 'pair'": 5.0},
+            }
+        )
+    )
+    result = pytester.runpytest("-p", "xdist", "-n", "1", "-v")
+    result.assert_outcomes(passed=5)
+    assert [nodeid for _, _, nodeid in verdicts(result.outlines)][-2:] == [
+        "pkg_a/test_a.py::test_solo",
+        "pkg_b/test_b.py::test_b_plain",
+    ]

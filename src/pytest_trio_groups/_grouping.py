@@ -185,13 +185,19 @@ class GroupIndex:
         """The group ``item`` belongs to, or ``None`` for an ungrouped item."""
         return self._groups.get(item)
 
-    def next_after(self, group: Group) -> pytest.Item | None:
-        """The first item after the group's first member that is not in the group.
+    def next_after(self, group: Group, nextitem: pytest.Item | None) -> pytest.Item | None:
+        """The item pytest runs after the group, so that the collectors it shares
+        with the group (its module, class, the session) stay set up.
 
-        That is the item pytest runs next, so the collectors it shares with
-        the group (its module, class, the session) stay set up.
+        ``nextitem`` is the one pytest names for the group's first member: it
+        is that item unless it is another member, and then the first item
+        after the first member that is not in the group. Collection order
+        alone is not enough: a pytest-xdist worker runs its tests in the
+        order they are handed to it.
         """
         members = set(group.members)
+        if nextitem not in members:
+            return nextitem
         start = self._position[group.members[0]] + 1
         for item in self._items[start:]:
             if item not in members:

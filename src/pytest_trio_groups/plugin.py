@@ -165,7 +165,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if hooks is None:
         hooks = session.stash[_HOOKS_KEY] = PhaseHooks(session.config)
     settings = session.config.stash[_SETTINGS_KEY]
-    run = GroupRun(session, group, index.next_after(group), settings, hooks)
+    run = GroupRun(session, group, index.next_after(group, nextitem), settings, hooks)
     try:
         run.execute()
     finally:
