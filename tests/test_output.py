@@ -373,6 +373,52 @@ def test_filterwarnings_marks_of_a_class_or_module_apply_to_their_members_only(
     result.stdout.no_fnmatch_line("*::test_in_marked_module")
 
 
+@pytest.mark.parametrize(
+    ("leak", "warning"),
+    [
+        pytest.param("Raises()", "PytestUnraisableExceptionWarning", id="unraisable"),
+        pytest.param(
+            "t = threading.Thread(target=boom); t.start(); t.join()",
+            "PytestUnhandledThreadExceptionWarning",
+            id="thread",
+        ),
+    ],
+)
+def test_unraisable_and_thread_exceptions_are_the_warnings_of_the_member_that_left_them(
+    pytester: pytest.Pytester, leak: str, warning: str
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import threading
+        import pytest, trio
+
+        class Raises:
+            def __del__(self):
+                raise ValueError("from __del__")
+
+        def boom():
+            raise RuntimeError("in a thread")
+
+        @pytest.mark.trio_group("g")
+        async def test_quiet():
+            await trio.sleep(0.01)
+
+        @pytest.mark.trio_group("g")
+        async def test_leaks():
+            await trio.sleep(0)
+            {leak}
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*warnings summary*", "*::test_leaks", f"*{warning}: *"])
+    result.stdout.no_fnmatch_line("*::test_quiet")
+    # As in plain pytest: an error in the phase that left it, here the call.
+    result = pytester.runpytest("-W", f"error::pytest.{warning}", "-vv")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"FAILED *::test_leaks - pytest.{warning}*"])
+
+
 def test_pytest_warns_across_awaits(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

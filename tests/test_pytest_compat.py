@@ -171,6 +171,48 @@ def test_rerun_and_faulthandler_internals(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=3)
 
 
+def test_unraisable_and_thread_exception_queues(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import threading
+        import pytest
+        from pytest_trio_groups import _pytest_compat as compat
+
+        class Raises:
+            def __del__(self):
+                raise ValueError("from __del__")
+
+        def boom():
+            raise RuntimeError("in a thread")
+
+        def test_queues_and_collectors(request):
+            config = request.config
+            for name in compat.EXCEPTION_CHECK_PLUGINS:
+                assert config.pluginmanager.get_plugin(name) is not None
+            (unraisable, collect_unraisable), (thread, collect_thread) = (
+                compat.pending_exception_checks(config)
+            )
+            Raises()
+            t = threading.Thread(target=boom)
+            t.start()
+            t.join()
+            assert (len(unraisable), len(thread)) == (1, 1)
+            with pytest.warns(pytest.PytestUnraisableExceptionWarning):
+                collect_unraisable(config)
+            with pytest.warns(pytest.PytestUnhandledThreadExceptionWarning):
+                collect_thread(config)
+            assert (len(unraisable), len(thread)) == (0, 0)
+
+        def test_only_the_active_plugins(request):
+            assert len(compat.pending_exception_checks(request.config)) == 1
+        """
+    )
+    pytester.runpytest("-k", "collectors").assert_outcomes(passed=1, deselected=1)
+    pytester.runpytest("-p", "no:threadexception", "-k", "active_plugins").assert_outcomes(
+        passed=1, deselected=1
+    )
+
+
 def test_foreign_plugin_internals(pytester: pytest.Pytester) -> None:
     # pytest-timeout's and pytest-rerunfailures' private helpers used by
     # src/pytest_trio_groups/_plugins/, on the installed versions.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
@@ -272,6 +272,44 @@ def capture_result(out: Any, err: Any) -> Any:
     from _pytest.capture import CaptureResult
 
     return CaptureResult(out, err)
+
+
+#: pytest's plugins that turn unraisable and unhandled-thread exceptions
+#: into warnings at the end of each test phase.
+EXCEPTION_CHECK_PLUGINS = ("unraisableexception", "threadexception")
+
+
+def pending_exception_checks(
+    config: pytest.Config,
+) -> list[tuple[Sized, Callable[[pytest.Config], None]]]:
+    """For each of ``EXCEPTION_CHECK_PLUGINS`` that is active: its queue and what drains it.
+
+    ``sys.unraisablehook`` and ``threading.excepthook`` append to a deque in
+    ``config.stash`` (``unraisable_exceptions``, ``thread_exceptions``); each
+    plugin's ``pytest_runtest_setup/call/teardown`` (trylast) only calls
+    ``collect_unraisable`` / ``collect_thread_exception`` on it, which warns
+    (or raises, under ``-W error``) for what is queued (pytest 8.4, 9.2).
+    """
+    from _pytest import threadexception, unraisableexception
+
+    sources: list[tuple[types.ModuleType, Any, Callable[[pytest.Config], None]]] = [
+        (
+            unraisableexception,
+            unraisableexception.unraisable_exceptions,
+            unraisableexception.collect_unraisable,
+        ),
+        (
+            threadexception,
+            threadexception.thread_exceptions,
+            threadexception.collect_thread_exception,
+        ),
+    ]
+    checks: list[tuple[Sized, Callable[[pytest.Config], None]]] = []
+    pm = config.pluginmanager
+    for module, key, collect in sources:
+        if pm.is_registered(module) and key in config.stash:
+            checks.append((config.stash[key], collect))
+    return checks
 
 
 def logging_plugin(config: pytest.Config) -> Any:

@@ -48,7 +48,14 @@ class PhaseHooks:
 
     #: pytest-rerunfailures' teardown hook takes the collectors off pytest's
     #: stack for its own rerun loop; group members are rerun by this plugin.
-    _OWN = ("runner", "capturemanager", "logging-plugin", "rerunfailures")
+    #: The unraisable- and thread-exception checks are run by ``check_exceptions``.
+    _OWN = (
+        "runner",
+        "capturemanager",
+        "logging-plugin",
+        "rerunfailures",
+        *compat.EXCEPTION_CHECK_PLUGINS,
+    )
 
     def __init__(self, config: pytest.Config) -> None:
         self._pm = config.pluginmanager
@@ -57,8 +64,20 @@ class PhaseHooks:
         if pytest_trio is not None:
             # Its call hook would wrap the test in a trio.run of its own.
             self._own.add(pytest_trio.plugin)
+        self._exception_checks = compat.pending_exception_checks(config)
         self._by_conftests: dict[frozenset[object], tuple[Any, Any, Any]] = {}
         self._by_path: dict[object, tuple[Any, Any, Any, Any]] = {}
+
+    def check_exceptions(self, config: pytest.Config) -> None:
+        """pytest's check for unraisable and thread exceptions at the end of a phase.
+
+        What the plugins' (trylast) phase hooks do, without draining their
+        empty queues three times per member: it warns (or raises, under
+        ``-W error``) for what was queued meanwhile, in the member's task.
+        """
+        for queue, collect in self._exception_checks:
+            if queue:
+                collect(config)
 
     def new_group(self) -> None:
         """Look the conftest plugins up anew, once per path, for the next group."""
@@ -590,6 +609,7 @@ class MemberRun:
         if conflict is not None:
             pytest.fail(conflict, pytrace=False)
         await fill_fixtures(item)
+        self.run_.hooks.check_exceptions(item.config)
 
     @user_code
     async def _call(self) -> None:
@@ -611,6 +631,7 @@ class MemberRun:
         finally:
             for instrument in instruments:
                 trio.lowlevel.remove_instrument(instrument)
+        self.run_.hooks.check_exceptions(item.config)
 
     async def _teardown(self) -> None:
         clock = self._begin("teardown")
@@ -626,6 +647,12 @@ class MemberRun:
             try:
                 await self.run_.state.teardown_item(self.item)
             except BaseException as exc:  # one error or a group of them, never Cancelled
+                errors.append(exc)
+        if not errors:
+            # After the teardown, as pytest's trylast hooks are.
+            try:
+                self.run_.hooks.check_exceptions(self.item.config)
+            except TEST_OUTCOME as exc:
                 errors.append(exc)
         if self._crash is not None and not self._crash_recorded:
             errors.append(self._crash)
