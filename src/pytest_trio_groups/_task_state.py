@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -126,9 +126,14 @@ class CurrentTestVar(TaskState):
     def __init__(self) -> None:
         self._before: str | None = None
         self._value: str | None = None
+        self._setitem, self._delitem = _environ_methods()
 
     def install(self) -> None:
         self._before = self._value = os.environ.get(_CURRENT_TEST_VAR)
+        # Taken before the group starts: the shared-state watch wraps
+        # ``os.environ``'s methods while it runs, and has no use for these
+        # writes, several per member.
+        self._setitem, self._delitem = _environ_methods()
 
     def uninstall(self) -> None:
         self._write(self._before)
@@ -139,11 +144,20 @@ class CurrentTestVar(TaskState):
             self._write(value)
 
     def _write(self, value: str | None) -> None:
-        self._value = value
-        if value is None:
-            os.environ.pop(_CURRENT_TEST_VAR, None)
-        else:
-            os.environ[_CURRENT_TEST_VAR] = value
+        written, self._value = self._value, value
+        if value is not None:
+            self._setitem(os.environ, _CURRENT_TEST_VAR, value)
+        elif written is not None:
+            try:
+                self._delitem(os.environ, _CURRENT_TEST_VAR)
+            except KeyError:  # taken out by someone else meanwhile
+                pass
+
+
+def _environ_methods() -> tuple[Any, Any]:
+    """``os.environ``'s item assignment and deletion, as its class has them now."""
+    environ = type(os.environ)
+    return environ.__setitem__, environ.__delitem__
 
 
 def plugin_states(config: pytest.Config, first_member: pytest.Item) -> list[TaskState]:
