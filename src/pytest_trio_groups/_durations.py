@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
 
-from ._grouping import SPEC_KEY
 from ._summary import SUMMARIES_KEY
 
 #: Key in pytest's cache (``.pytest_cache``); ``--cache-clear`` forgets it.
@@ -84,10 +83,3 @@ def record_durations(config: pytest.Config) -> None:
         return
     if not config.pluginmanager.has_plugin(_PLUGIN_NAME):
         config.pluginmanager.register(DurationRecorder(config), _PLUGIN_NAME)
-
-
-def record_durations_if_grouped(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
-    """``record_durations`` when a collected test belongs to a group (a session
-    that groups nothing pays nothing)."""
-    if any(SPEC_KEY in item.stash for item in items):
-        record_durations(config)

@@ -6,7 +6,6 @@ import functools
 import inspect
 import os
 import sys
-import sysconfig
 import traceback
 import warnings
 from typing import TYPE_CHECKING
@@ -59,6 +58,9 @@ def _plumbing() -> tuple[str, ...]:
 @functools.cache
 def _libraries() -> tuple[str, ...]:
     """Library code: a place in it is not what to blame when user code called it."""
+    # Imported here: only a session that blames a frame needs it.
+    import sysconfig
+
     return _plumbing() + tuple(
         os.path.join(sysconfig.get_paths()[key], "")
         for key in ("stdlib", "platstdlib", "purelib", "platlib")

@@ -9,16 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import _blocked_loop, _hazards, _trace, _trio_fixtures
 from . import _pytest_compat as compat
-from ._capture import GroupCaptureFixture
+from . import _trio_fixtures
 from ._context import CURRENT_MEMBER, SESSION_RUN_KEY
 from ._diagnosis import activate as activate_diagnosis
-from ._durations import record_durations_if_grouped
 from ._fixtures import is_async_fixture, refuse_outside_group
 from ._grouping import (
     INDEX_KEY,
     MARK_ERROR_KEY,
+    SPEC_KEY,
     GroupIndex,
     describe_groups,
     order_items,
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
 _TRACE_WRITTEN_KEY = pytest.StashKey[str]()
+#: Set once the support that watches group runs is loaded (at the first group).
+_RUN_SUPPORT_KEY = pytest.StashKey[bool]()
 
 MARKER_HELP = (
     f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
@@ -84,14 +85,29 @@ def pytest_configure(config: pytest.Config) -> None:
         xdist.register(config)
     activate_plugin_support(config)
     activate_diagnosis(config)
-    # What the group runs show about their concurrency.
-    _trace.activate(config, settings.trace)
+    if settings.trace is not None:
+        # On a pytest-xdist controller too, which runs no group: it names
+        # the workers' files.
+        from . import _trace
+
+        _trace.activate(config, settings.trace)
+
+
+def _activate_run_support(config: pytest.Config) -> None:
+    """What watches group runs: loaded when the session's first group runs, not before."""
+    from . import _blocked_loop, _hazards
+
+    settings = config.stash[_SETTINGS_KEY]
+    config.stash[_RUN_SUPPORT_KEY] = True
     _blocked_loop.activate(config, settings.blocked_threshold)
     _hazards.activate(config, settings.hazards)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _blocked_loop.deactivate(config)
+    if config.stash.get(_RUN_SUPPORT_KEY, False):
+        from . import _blocked_loop
+
+        _blocked_loop.deactivate(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -118,8 +134,11 @@ def pytest_collection_modifyitems(
     policy.automark(items)
     read_marks(items, config.stash[_SETTINGS_KEY].default_timeout, policy)
     order_items(items)
-    if not hasattr(config, "workerinput"):
-        record_durations_if_grouped(config, items)
+    if not hasattr(config, "workerinput") and any(SPEC_KEY in item.stash for item in items):
+        # Only a session that groups something records its durations.
+        from ._durations import record_durations
+
+        record_durations(config)
 
 
 def pytest_report_collectionfinish(
@@ -163,6 +182,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
     hooks = session.stash.get(_HOOKS_KEY, None)
     if hooks is None:
+        _activate_run_support(session.config)
         hooks = session.stash[_HOOKS_KEY] = PhaseHooks(session.config)
     settings = session.config.stash[_SETTINGS_KEY]
     run = GroupRun(session, group, index.next_after(group, nextitem), settings, hooks)
@@ -178,6 +198,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.config.stash[_SETTINGS_KEY].trace is None:
+        return
+    from . import _trace
+
     trace = _trace.write_timeline(session.config)
     if trace is not None:
         session.config.stash[_TRACE_WRITTEN_KEY] = trace
@@ -257,6 +281,8 @@ def _member_capture(
         return
     if member.output.fixture is not None:
         pytest.fail(f"{name} cannot be used together with another capture fixture", pytrace=False)
+    from ._capture import GroupCaptureFixture
+
     fixture = member.output.fixture = GroupCaptureFixture(member.output, binary=binary, tee=tee)
     yield fixture
     fixture.close()

@@ -12,7 +12,9 @@ def activate(config: pytest.Config) -> None:
         from . import timeout
 
         timeout.activate(config)
-    if plugins.has_plugin("faulthandler"):
+    # pytest's faulthandler plugin is always active; its timer is set only
+    # with faulthandler_timeout.
+    if plugins.has_plugin("faulthandler") and config.getini("faulthandler_timeout"):
         from . import faulthandler
 
         faulthandler.activate(config)
