@@ -199,10 +199,12 @@ def _fixture_source(spec: FixtureSpec) -> str:
             "    return t\n"
         )
     else:
-        body = "    yield t\n"
+        # Logged as soon as the teardown begins: a stuck fixture torn down
+        # before this one may use up the test's grace period, and this one
+        # is then cancelled at its first checkpoint (docs/howto/timeouts.rst).
+        body = "    yield t\n    note(f'down {t}')\n"
         if spec.kind == "async_yield":
             body += "    await trio.sleep(0)\n"
-        body += "    note(f'down {t}')\n"
         if teardown_call:
             body += f"    {teardown_call}\n"
     definition = "async def" if spec.is_async else "def"
@@ -413,8 +415,13 @@ def fixture_name(token: str) -> str:
     return token.partition("@")[0]
 
 
-def check_run(suite: Suite, run: Run) -> Lifecycle:
-    """What holds of any run, grouped or not: assert it; return its lifecycle."""
+def check_run(suite: Suite, run: Run, *, in_reverse: bool = True) -> Lifecycle:
+    """What holds of any run, grouped or not: assert it; return its lifecycle.
+
+    ``in_reverse``: also that each test's own fixtures are torn down in the
+    reverse order of their setup (pytest-trio sets up independent async
+    fixtures at the same time, so their order is not one).
+    """
     assert "INTERNALERROR" not in run.output, run.output
     assert run.ret in (0, 1), run.output
     expected = {suite.nodeid(t) for t in suite.tests}
@@ -450,7 +457,7 @@ def check_run(suite: Suite, run: Run) -> Lifecycle:
     by_owner: dict[str, list[str]] = defaultdict(list)
     for token in sorted(life.ups, key=lambda t: life.ups[t][0]):
         by_owner[owner(token)].append(token)
-    for nodeid in expected:
+    for nodeid in expected if in_reverse else ():
         mine = by_owner.get(nodeid, [])
         downs = [life.downs[t][0] for t in mine]
         assert downs == sorted(downs, reverse=True), (
@@ -500,20 +507,22 @@ def is_per_test(spec: FixtureSpec, test: CaseSpec) -> bool:
 
 
 def normalized(suite: Suite, run: Run) -> dict[str, list[PhaseReport]]:
-    """Each test's reports, without those that only tell of fixtures wider than it.
+    """Each test's reports, without those that only tell of fixtures not its own.
 
     A wider-scoped fixture's teardown error belongs to whichever test's
-    teardown ends that scope: in a group, the member that finishes last
-    (see docs/howto/fixtures.rst); one at a time, the last in file order.
+    teardown ends that scope, whether it uses the fixture or not: in a
+    group, the member that finishes last (see docs/howto/fixtures.rst); one
+    at a time, the last in file order.
     Passed setups and teardowns tell nothing either.
     """
     result = {}
     for test in suite.tests:
         nodeid = suite.nodeid(test)
+        own = {spec.name for spec in suite.closure(test.fixtures) if is_per_test(spec, test)}
         floating = {
             fault
-            for spec in suite.closure(test.fixtures)
-            if not is_per_test(spec, test)
+            for spec in suite.fixtures
+            if spec.name not in own
             for fault in (f"FAULT[{spec.name}:teardown]", f"GRACE[{spec.name}]")
         }
         kept = []
@@ -549,3 +558,16 @@ def per_test_setups(suite: Suite, life: Lifecycle) -> dict[str, list[str]]:
 
 def describe(files: dict[str, str]) -> str:
     return "\n".join(f"--- {name}\n{text}" for name, text in files.items())
+
+
+def without_skip_reasons(
+    outcomes: dict[str, list[PhaseReport]],
+) -> dict[str, list[PhaseReport]]:
+    """``outcomes`` with no reasons for skips and xfails: pytest-trio drops them."""
+    return {
+        nodeid: [
+            PhaseReport(p.when, p.outcome, p.xfail, frozenset()) if p.outcome == "skipped" else p
+            for p in phases
+        ]
+        for nodeid, phases in outcomes.items()
+    }
