@@ -142,7 +142,7 @@ def test_ten_thousand_members_with_random_failures(pytester: pytest.Pytester) ->
     )
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     peak = re.search(r"trio_group 'big': .* (\d+) at once at most", result.stdout.str())
-    assert peak is not None and int(peak.group(1)) == 100, result.stdout.lines[-8:]
+    assert peak is not None and int(peak.group(1)) == 100, repr(result.stdout.lines[-8:])
     cases = _testcases(pytester.path / "junit.xml")
     assert len(cases) == BIG and set(cases.values()) == {1}
     ups, downs = _log(log)
@@ -323,7 +323,7 @@ def test_ctrl_c_at_a_random_point(pytester: pytest.Pytester, started: int) -> No
             proc.communicate()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "INTERNALERROR" not in output, output
-    assert re.search(r"^!+ KeyboardInterrupt !+$", output, re.MULTILINE), output
+    assert re.search(r"^!+ KeyboardInterrupt !+$", output, re.MULTILINE), repr(output)
     junit = pytester.path / "junit.xml"
     cases = _testcases(junit)
     assert set(cases.values()) == {1}, cases
