@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import HAVE_PYTEST_TRIO
+
 #: Seconds within which a run that should end does end.
 HANG_BOUND = 60
 _NO_PLUGINS = ["-p", "no:randomly", "-p", "no:trio"]
@@ -363,3 +365,238 @@ async def test_never(shared):
     assert "test_a.py::test_quick PASSED" in output, output
     assert "test_a.py::test_waits SKIPPED" in output, output
     assert "test_never" not in output, output
+
+
+def test_parametrized_session_fixture_one_instance_per_parameter(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest, trio
+
+        EVENTS = []
+
+        @pytest.fixture(scope="session", params=[1, 2])
+        async def numbered(request):
+            EVENTS.append(f"setup {request.param}")
+            await trio.sleep(0)
+            yield request.param
+            await trio.sleep(0)
+            EVENTS.append(f"teardown {request.param}")
+
+        def pytest_sessionfinish():
+            print()
+            print("EVENTS", EVENTS)
+        """
+    )
+    pytester.makepyfile(
+        test_a="""
+import pytest, trio
+from conftest import EVENTS
+
+BOTH = trio.Event()
+SEEN = []
+
+# Both parameters run at the same time: each has its own instance.
+@pytest.mark.trio_group("g", timeout=5)
+async def test_concurrent(numbered):
+    SEEN.append(numbered)
+    if len(SEEN) == 2:
+        BOTH.set()
+    await BOTH.wait()
+    assert sorted(SEEN) == [1, 2]
+""",
+        test_b="""
+import pytest
+from conftest import EVENTS
+
+# One at a time, as pytest runs them: a new parameter tears down the other.
+@pytest.mark.trio
+async def test_one_at_a_time(numbered):
+    assert EVENTS[-1] != f"teardown {numbered}"
+""",
+    )
+    result = pytester.runpytest("-s", "-v", "-p", "no:trio")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "test_b.py::test_one_at_a_time[1] PASSED",
+            "test_b.py::test_one_at_a_time[2] PASSED",
+            "EVENTS ['setup 1', 'setup 2', 'teardown 2', 'teardown 1', 'setup 2', 'teardown 2']",
+        ]
+    )
+
+
+def test_a_clock_group_runs_on_its_own_beside_the_session_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a="""
+import pytest, trio
+
+EVENTS = []
+
+@pytest.fixture(scope="module")
+async def per_module():
+    EVENTS.append("setup")
+    yield
+    await trio.sleep(0)
+    EVENTS.append("teardown")
+
+@pytest.mark.trio_group("uses")
+async def test_uses(per_module):
+    pass
+
+# Its own trio run, with its own clock, while the session's run holds
+# per_module; the module ends with it, so its teardown tears per_module down.
+@pytest.mark.trio_group("clocked")
+async def test_clocked(autojump_clock):
+    await trio.sleep(3600)
+    assert EVENTS == ["setup"]
+""",
+        test_b="""
+import pytest
+from test_a import EVENTS
+
+@pytest.mark.trio
+async def test_after():
+    assert EVENTS == ["setup", "teardown"]
+""",
+    )
+    pytester.runpytest("-p", "no:trio").assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    ("stop", "args"),
+    [
+        ("assert False", ["-x"]),
+        ("pytest.exit('enough')", []),
+    ],
+)
+def test_a_stopped_session_still_tears_the_session_fixture_down(
+    pytester: pytest.Pytester, stop: str, args: list[str]
+) -> None:
+    log = pytester.path / "log"
+    pytester.makeconftest(
+        f"""
+        import pytest, trio
+
+        def note(text):
+            with open({str(log)!r}, "a") as file:
+                file.write(text + "\\n")
+
+        @pytest.fixture(scope="session")
+        async def shared():
+            note("setup")
+            yield
+            await trio.sleep(0)
+            note("teardown")
+        """
+    )
+    pytester.makepyfile(
+        test_a=f"""
+import pytest, trio
+
+@pytest.mark.trio_group("a")
+async def test_stops(shared):
+    {stop}
+
+@pytest.mark.trio_group("a")
+async def test_waits(shared):
+    await trio.sleep_forever()
+""",
+        test_b="""
+import pytest
+
+@pytest.mark.trio_group("b")
+async def test_never(shared):
+    pass
+""",
+    )
+    result = pytester.runpytest("-v", "-p", "no:trio", *args)
+    assert log.read_text() == "setup\nteardown\n"
+    result.stdout.no_fnmatch_line("*test_never*")
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+@pytest.mark.skipif(not HAVE_PYTEST_TRIO, reason="needs pytest-trio")
+def test_pytest_trio_runs_its_own_tests_beside_the_session_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        EVENTS = []
+
+        @pytest.fixture(scope="session")
+        async def shared():
+            EVENTS.append("setup")
+            yield "value"
+            await trio.sleep(0)
+            EVENTS.append("teardown")
+
+        @pytest.mark.trio_group("g")
+        async def test_member(shared):
+            assert shared == "value"
+
+        # pytest-trio's own test, in a trio.run of pytest-trio's while the
+        # session's trio run holds shared.
+        @pytest.mark.trio
+        async def test_pytest_trios(nursery):
+            nursery.start_soon(trio.sleep, 0)
+            await trio.sleep(0)
+
+        # pytest-trio's rule for its own tests: function-scoped async fixtures only.
+        @pytest.mark.trio
+        async def test_pytest_trios_with_shared(shared):
+            pass
+
+        @pytest.mark.trio_group("h")
+        async def test_member_again(shared):
+            assert EVENTS == ["setup"]
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_pytest_trios_with_shared*",
+            "*::test_pytest_trios_with_shared is run by pytest-trio, whose async fixtures must"
+            " be function-scoped, and requests the wider-scoped async 'shared': those live in"
+            " pytest-trio-groups' session trio run, for trio_group members (mark the test"
+            " trio_group, or set trio_group_by, to use them)",
+        ]
+    )
+
+
+def test_under_xdist_once_per_worker(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import os, pytest, trio
+
+        def note(text):
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            with open(f"log-{worker}", "a") as file:
+                file.write(text + "\\n")
+
+        @pytest.fixture(scope="session")
+        async def shared():
+            note("setup")
+            yield "value"
+            await trio.sleep(0)
+            note("teardown")
+        """
+    )
+    module = """
+import pytest
+
+@pytest.mark.trio_group("{name}")
+@pytest.mark.parametrize("n", range(3))
+async def test_uses(shared, n):
+    assert shared == "value"
+"""
+    pytester.makepyfile(**{f"test_{name}": module.format(name=name) for name in "abcd"})
+    pytester.runpytest("-n", "2", "-p", "no:trio").assert_outcomes(passed=12)
+    # Each worker that ran a group set the fixture up once, and tore it down once.
+    logs = sorted(pytester.path.glob("log-*"))
+    assert logs
+    assert {log.read_text() for log in logs} == {"setup\nteardown\n"}

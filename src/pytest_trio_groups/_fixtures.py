@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from ._plugins.pytest_trio import PytestTrio
 
 _Defs = Sequence[FixtureDef[Any]]
+#: The parameter indices a copy of a wider-scoped fixture is for: ``(name, index)`` pairs.
+_ParamKey = tuple[tuple[str, int], ...]
 
 
 class FixtureProtocolError(Exception):
@@ -91,18 +93,14 @@ class SharedClones:
         self.pytest_trio = pytest_trio
         self._set_up_before: set[Any] = set()
         self._owners: dict[FixtureDef[Any], object] = {}
-        self._clones: dict[
-            tuple[FixtureDef[Any], object, tuple[tuple[str, int], ...]], FixtureDef[Any]
-        ] = {}
+        self._clones: dict[tuple[FixtureDef[Any], object, _ParamKey], FixtureDef[Any]] = {}
 
     def begin_group(self, set_up_before: Collection[Any]) -> None:
         """A group starts, with the nodes in ``set_up_before`` already set up."""
         self._set_up_before = set(set_up_before)
         self._owners.clear()
 
-    def get(
-        self, fixturedef: FixtureDef[Any], node: object, key: tuple[tuple[str, int], ...]
-    ) -> FixtureDef[Any]:
+    def get(self, fixturedef: FixtureDef[Any], node: object, key: _ParamKey) -> FixtureDef[Any]:
         """The ``FixtureDef`` for the members under ``node`` (its scope's node) with ``key``.
 
         ``node`` is ``None`` for a scope that has one node for the whole group.
@@ -119,6 +117,40 @@ class SharedClones:
         if clone is None:
             clone = self._clones[(fixturedef, node, key)] = compat.clone_fixturedef(fixturedef)
         return clone
+
+    def unused_by(self, items: Sequence[pytest.Function]) -> list[FixtureDef[Any]]:
+        """The copies, set up, for parameters none of ``items`` uses of fixtures they use.
+
+        pytest holds one parameter of a wider-scoped fixture per scope
+        instance at a time and tears it down when a test needs another.
+        Members of one group need theirs at the same time, and copies live on
+        for the groups after it (in the session's trio run): a group that
+        needs another parameter in the same scope instance, and not this one,
+        ends it, newest first.
+        """
+        used: dict[tuple[FixtureDef[Any], object], set[_ParamKey]] = {}
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is None:
+                continue
+            indices = dict(callspec.indices)
+            base = compat.item_fixturedefs(item)
+            for fixturedefs in base.values():
+                for fixturedef in fixturedefs:
+                    if is_per_test(fixturedef, item):
+                        continue
+                    key = param_key(base, indices, fixturedef)
+                    if key:
+                        node = scope_node(fixturedef, item)
+                        used.setdefault((fixturedef, node), set()).add(key)
+        return [
+            clone
+            for (fixturedef, node, key), clone in reversed(self._clones.items())
+            if key
+            and (fixturedef, node) in used
+            and key not in used[(fixturedef, node)]
+            and clone.cached_result is not None
+        ]
 
 
 def scope_node(fixturedef: FixtureDef[Any], item: pytest.Item) -> pytest.Collector | None:
@@ -168,21 +200,29 @@ class MemberFixtureDefs(dict[str, _Defs]):
             if replacement is not fixturedef.func:
                 compat.set_fixture_function(clone, replacement)
             return clone
-        key = self._param_key(fixturedef) if self._indices else ()
+        key = param_key(self._base, self._indices, fixturedef) if self._indices else ()
         return self._shared.get(fixturedef, scope_node(fixturedef, self._item), key)
 
-    def _param_key(self, fixturedef: FixtureDef[Any]) -> tuple[tuple[str, int], ...]:
-        """The parameters, among this fixture and what it depends on, that this test uses."""
-        seen: set[str] = set()
-        todo = [fixturedef.argname, *fixturedef.argnames]
-        while todo:
-            name = todo.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            for dependency in self._base.get(name, ()):
-                todo.extend(dependency.argnames)
-        return tuple(sorted((name, self._indices[name]) for name in seen if name in self._indices))
+
+def param_key(
+    base: Mapping[str, Sequence[FixtureDef[Any]]],
+    indices: Mapping[str, int],
+    fixturedef: FixtureDef[Any],
+) -> _ParamKey:
+    """The parameters, among ``fixturedef`` and what it depends on, that a test uses.
+
+    ``base`` is the test's fixture plan, ``indices`` its parameter indices.
+    """
+    seen: set[str] = set()
+    todo = [fixturedef.argname, *fixturedef.argnames]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for dependency in base.get(name, ()):
+            todo.extend(dependency.argnames)
+    return tuple(sorted((name, indices[name]) for name in seen if name in indices))
 
 
 def effective_function(

@@ -244,6 +244,7 @@ class GroupRun:
                     self.session_run,
                 )
                 try:
+                    await self._end_other_parameters()
                     await self._run_members()
                 finally:
                     with trio.CancelScope(shield=True):
@@ -262,6 +263,19 @@ class GroupRun:
             self.state.restore()
             for observer in self.observers:
                 observer.group_finished(self)
+
+    async def _end_other_parameters(self) -> None:
+        """Tear down the parameters of wider-scoped fixtures that this group replaces."""
+        unused = self.shared.unused_by(self.group.members)
+        if not unused:
+            return
+        with self.deadline_scope(self.settings.teardown_timeout):
+            errors = await self.state.finish_now(unused)
+        for error in errors:
+            _note(
+                f"error while tearing down a parameter of a fixture that {self.group.label} "
+                f"uses with another: {error!r}"
+            )
 
     def deadline_scope(self, seconds: float | None) -> trio.CancelScope:
         """A cancel scope cancelled after ``seconds`` of real time (``None``: never).

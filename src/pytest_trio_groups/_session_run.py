@@ -325,6 +325,29 @@ def clock_conflict(item: pytest.Function, clock: str) -> str | None:
     )
 
 
+def refuse_beside_pytest_trio(item: pytest.Item) -> None:
+    """Keep pytest-trio's rule for its own tests: async fixtures are function-scoped.
+
+    Once the session's trio run holds a wider-scoped async fixture, pytest's
+    cache would hand its value -- trio objects of another run -- to a test
+    that pytest-trio runs in a ``trio.run`` of its own.
+    """
+    if item.config.stash[POLICY_KEY].pytest_trio is None or not isinstance(item, pytest.Function):
+        return
+    if item.get_closest_marker("trio") is None:
+        return
+    names = [fixturedef.argname for fixturedef in wider_async_fixtures(item)]
+    if names:
+        listed = ", ".join(repr(name) for name in names)
+        pytest.fail(
+            f"{item.nodeid} is run by pytest-trio, whose async fixtures must be "
+            f"function-scoped, and requests the wider-scoped async {listed}: those live "
+            "in pytest-trio-groups' session trio run, for trio_group members (mark the "
+            "test trio_group, or set trio_group_by, to use them)",
+            pytrace=False,
+        )
+
+
 def close_session_run(session: pytest.Session) -> None:
     run = session.stash.get(SESSION_RUN_KEY, None)
     if run is not None:

@@ -192,6 +192,26 @@ class GroupSetupState:
             while self.pending_async:
                 await self.pending_async.pop(0).run()
 
+    async def finish_now(self, fixturedefs: list[Any]) -> list[BaseException]:
+        """Tear ``fixturedefs`` down before their scope ends; return the errors raised.
+
+        Each through the finalizer pytest registered for it on its scope's
+        node, taken off that node.
+        """
+        errors: list[BaseException] = []
+        for fixturedef in fixturedefs:
+            for finalizers, _ in self.stack.values():
+                for finalizer in list(finalizers):
+                    target = compat.finish_target(finalizer)
+                    if target is None or target[0] is not fixturedef:
+                        continue
+                    finalizers.remove(finalizer)
+                    try:
+                        await self.run_finalizer(finalizer)
+                    except BaseException as exc:
+                        errors.append(exc)
+        return errors
+
     async def finish_fixture(self, fixturedef: Any, request: Any) -> None:
         """``FixtureDef.finish``, with each finalizer run by ``run_finalizer``."""
         if compat.finish_is_noop(fixturedef):

@@ -157,6 +157,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # many items that have no error.)
     if MARK_ERROR_KEY in item.stash:
         pytest.fail(item.stash[MARK_ERROR_KEY], pytrace=False)
+    if SESSION_RUN_KEY in item.session.stash and SPEC_KEY not in item.stash:
+        from ._session_run import refuse_beside_pytest_trio
+
+        refuse_beside_pytest_trio(item)
 
 
 @pytest.hookimpl(tryfirst=True)
