@@ -600,3 +600,35 @@ async def test_uses(shared, n):
     logs = sorted(pytester.path.glob("log-*"))
     assert logs
     assert {log.read_text() for log in logs} == {"setup\nteardown\n"}
+
+
+def test_a_stuck_session_teardown_is_bounded_by_the_grace_period(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture(scope="session")
+        async def stuck():
+            yield
+            await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g")
+        async def test_uses(stuck):
+            pass
+
+        def test_last():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:trio", "--trio-group-teardown-timeout", "0.2")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_last*",
+            "*await trio.sleep_forever()",
+            "*Timeout: teardown of fixture 'stuck' exceeded the 0.2s grace period and was "
+            "cancelled",
+        ]
+    )
