@@ -632,3 +632,22 @@ def test_a_stuck_session_teardown_is_bounded_by_the_grace_period(
             "cancelled",
         ]
     )
+
+
+def test_module_fixture_per_module_in_a_group_across_modules(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(_SESSION_CONFTEST)
+    body = """
+import pytest, trio
+from conftest import EVENTS
+
+@pytest.mark.trio_group("across")
+async def test_across(per_module):
+    await trio.sleep(0)
+    # Each module's own instance, though both modules' tests run at once.
+    assert per_module == __name__
+    assert EVENTS.count(f"module setup {__name__}") == 1
+"""
+    pytester.makepyfile(test_x=body, test_y=body)
+    pytester.runpytest("-p", "no:trio").assert_outcomes(passed=2)
