@@ -326,13 +326,21 @@ def test_ctrl_c_at_a_random_point(pytester: pytest.Pytester, started: int) -> No
     assert re.search(r"^!+ KeyboardInterrupt !+$", output, re.MULTILINE), repr(output)
     junit = pytester.path / "junit.xml"
     cases = _testcases(junit)
-    assert set(cases.values()) == {1}, cases
+    # A test that the interrupt reaches in its own code keeps only the
+    # reports of its phases before, as in plain pytest (KeyboardInterrupt
+    # leaves its phase unreported); with only a setup report, junitxml
+    # writes it as a testcase without a name.
+    nameless = cases.pop("", 0)
+    assert set(cases.values()) <= {1}, cases
     assert "test_after_the_group" not in cases
     ups, downs = _log(log)
     members = {name for name in ups if name.isdigit()}
     assert len(members) >= started
     # Every started test is reported once (its setup at least), none that did not start.
-    assert {str(_member_number(name)) for name in cases} == members, output
+    reported = {str(_member_number(name)) for name in cases}
+    assert reported <= members, output
+    interrupted = members - reported
+    assert nameless <= len(interrupted) <= 1, (interrupted, nameless, output)
     _assert_every_setup_torn_down_once(ups, downs)
     # The interrupt lands in the main task (when every task waits, or in the
     # plugin's own code), or in a member's own code, which then stops the
@@ -341,8 +349,16 @@ def test_ctrl_c_at_a_random_point(pytester: pytest.Pytester, started: int) -> No
         r"cancelled: the run was interrupted \(KeyboardInterrupt\)"
         r"|cancelled: KeyboardInterrupt in test_ctrl_c_at_a_random_point\.py::test_member\[\d+\]"
     )
+    blamed = set()
     for name, (outcome, message) in _outcomes(junit).items():
+        if name == "":
+            continue
         if outcome == "skipped":
             assert reasons.fullmatch(message), (name, message)
+            blamed.update(re.findall(r"test_member\[(\d+)\]$", message))
         else:
             assert outcome == "passed", (name, outcome, message, output)
+    # Only the member whose own code the interrupt reached may lack a report.
+    assert len(blamed) <= 1, blamed
+    if blamed:
+        assert interrupted <= blamed, (interrupted, blamed)
