@@ -86,6 +86,8 @@ class _FixtureTask:
     reported: bool = False
     #: trio delivered ``Cancelled`` into the fixture's setup after it was cancelled.
     setup_saw_cancelled: bool = False
+    #: The running tests that use the fixture: a crash of its tasks is their failure.
+    users: Callable[[], list[Member]] = list
 
     def saw_cancelled(self) -> None:
         # Not one of the fixture's own scopes timing out before that.
@@ -182,6 +184,7 @@ class AsyncFixtures:
             return await func(**kwargs), None
         handle = _FixtureTask(fixturedef.argname, None if wider else member)
         if wider:
+            handle.users = lambda: member.run_.members_using(fixturedef)
             # Set up in (a copy of) the requesting test's context, so that its
             # setup output is that test's; afterwards it belongs to no test.
             nursery, context, later = self._group_nursery, member.context.copy(), _no_member()
@@ -189,6 +192,7 @@ class AsyncFixtures:
                 nursery = session_run.nursery
                 session_run.cancel_at_close(handle.scope)
         else:
+            handle.users = lambda: [member]
             if member.fixture_nursery is None:
                 raise _protocol_error(
                     f"async fixture {fixturedef.argname!r} was requested with "
@@ -270,9 +274,10 @@ class AsyncFixtures:
                     handle.cancelled_tb = exc.__traceback__
                     raise  # cancelled for overrunning its teardown: the scope absorbs it
                 handle.error = exc
-                if handle.member is not None and not handle.teardown_requested.is_set():
-                    handle.member.crash(exc)
-                    handle.reported = True
+                if not handle.teardown_requested.is_set():
+                    for user in handle.users():
+                        user.crash(exc)
+                        handle.reported = True
         if handle.scope.cancelled_caught and handle.error is None:
             handle.error = teardown_timeout_error(
                 handle.argname, self._teardown_timeout

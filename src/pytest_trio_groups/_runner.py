@@ -408,6 +408,14 @@ class GroupRun:
             self._running.discard(member)
         return member
 
+    def members_using(self, fixturedef: compat.FixtureDef[Any]) -> list[MemberRun]:
+        """The running members whose fixture plan holds ``fixturedef`` (a wider-scoped one)."""
+        return [
+            member
+            for member in self._running
+            if fixturedef in compat.item_fixturedefs(member.item).get(fixturedef.argname, ())
+        ]
+
     def _next_attempt(self, member: MemberRun) -> float | None:
         if self.stop_reason is not None or member.interrupted:
             return None
@@ -560,6 +568,13 @@ class MemberRun:
                 raise
             self._record(clock, outcome.Error(exc))
             return False
+        if self._scope.cancel_called and self._cause in (None, "expired"):
+            # The deadline was delivered and the code swallowed the
+            # trio.Cancelled: the phase did not end in time all the same. (A
+            # stop or a crash reaches the next phase's first checkpoint, as
+            # it always has.)
+            self._record(clock, outcome.Error(self._cancellation_error()))
+            return False
         self._record(clock, outcome.Value(None))
         return True
 
@@ -610,7 +625,11 @@ class MemberRun:
             late_by = trio.current_time() - self._scope.deadline
             message = f"Timeout: test exceeded {self.timeout:g}s ({self.run_.group.label})"
             message += "".join(o.timeout_detail(self, late_by) for o in self.run_.observers)
-        return pytest.fail.Exception(message).with_traceback(user_frames(self._cancelled_tb))
+        frames = user_frames(self._cancelled_tb)
+        # Without a frame of the user's (the cancellation was swallowed, or
+        # came while no user code waited) the message says it all: no
+        # traceback of the plugin's.
+        return pytest.fail.Exception(message, pytrace=frames is not None).with_traceback(frames)
 
     @user_code
     async def _setup(self) -> None:
