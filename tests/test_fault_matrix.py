@@ -33,9 +33,11 @@ from conftest import HAVE_PYTEST_TRIO
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-# A regression that hangs a generated run fails the whole suite here instead
-# of stalling it (pytest-timeout is in the test extra).
-HANG_BOUND = 120
+# A regression that hangs a generated run (they run in this process) ends
+# the whole suite here instead of stalling it (pytest-timeout is in the
+# test extra): no run may outlast its deadlines and grace periods that long.
+HANG_BOUND = 300
+pytestmark = pytest.mark.timeout(HANG_BOUND, method="thread")
 
 #: Deadline and grace period of batches whose faults do not wait: long,
 #: so that no cell depends on how busy the machine is.
@@ -72,11 +74,12 @@ class Fault:
     background: bool = False
 
 
-#: The deadline and grace period of the batches whose faults wait for them.
-TIMEOUT = 0.3
-GRACE = 0.5
+#: The deadline and grace period of the batches whose faults wait for them;
+#: the grace period is also what a busy machine's teardowns must fit in.
+TIMEOUT = 0.5
+GRACE = 2.0
 #: A blocking call: past the deadline, within the grace period.
-BLOCK = 0.4
+BLOCK = 0.6
 WAITING = ("--trio-group-timeout", str(TIMEOUT), "--trio-group-teardown-timeout", str(GRACE))
 
 #: What every fault says.
@@ -333,6 +336,16 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
         yield exc
 
 
+def _first_line(error: BaseException) -> str:
+    """``Type: message``, first line; pytest's outcome exceptions keep theirs in ``msg``.
+
+    On a busy machine a timeout's message may go on to say where the event
+    loop was blocked (P8): what the matrix compares is the timeout itself.
+    """
+    message = str(getattr(error, "msg", None) or error).split("\n")[0]
+    return f"{type(error).__name__}: {message.split('; the deadline ')[0]}"
+
+
 class _ErrorRecorder:
     """Records the exception behind each report, which the report only shows as text."""
 
@@ -343,9 +356,7 @@ class _ErrorRecorder:
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Generator[None, Any, Any]:
         if call.excinfo is not None:
             self.errors[(item.nodeid, call.when)] = tuple(
-                # pytest's outcome exceptions keep their message in ``msg``.
-                f"{type(leaf).__name__}: {getattr(leaf, 'msg', None) or leaf}".split("\n")[0]
-                for leaf in _leaves(call.excinfo.value)
+                _first_line(leaf) for leaf in _leaves(call.excinfo.value)
             )
         return (yield)
 
@@ -513,7 +524,6 @@ def assert_as_alone(cells: list[Cell], together: Run, oracle: Run) -> None:
     assert together.reports[bystander] == oracle.reports[bystander]
 
 
-@pytest.mark.timeout(HANG_BOUND, method="thread")
 @pytest.mark.parametrize(
     "fault",
     [
@@ -640,7 +650,6 @@ def test_blocking_call_past_the_deadline(pytester: pytest.Pytester) -> None:
         assert run.reports[cell.nodeid] == expected, cell.key
 
 
-@pytest.mark.timeout(HANG_BOUND, method="thread")
 def test_crash_in_a_fixtures_background_task(pytester: pytest.Pytester) -> None:
     """A task in the nursery an async generator fixture holds open around its ``yield`` raises.
 
@@ -673,7 +682,6 @@ def test_crash_in_a_fixtures_background_task(pytester: pytest.Pytester) -> None:
     assert_as_alone(cells, together, oracle)
 
 
-@pytest.mark.timeout(HANG_BOUND, method="thread")
 def test_keyboard_interrupt(pytester: pytest.Pytester) -> None:
     """``KeyboardInterrupt`` raised in a phase: the session stops, as for the test alone.
 
