@@ -25,9 +25,13 @@ class FixtureProtocolError(Exception):
     __module__ = "pytest_trio_groups"
 
 
-def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
-    func = fixturedef.func
+def is_async_function(func: object) -> bool:
+    """Whether ``func`` is a coroutine or async-generator function."""
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+def is_async_fixture(fixturedef: FixtureDef[Any]) -> bool:
+    return is_async_function(fixturedef.func)
 
 
 def refuse_outside_group(fixturedef: FixtureDef[Any], request: Any) -> None:

@@ -28,6 +28,14 @@ class SharedStateWarning(pytest.PytestWarning):
 BlockedLoopWarning.__module__ = SharedStateWarning.__module__ = "pytest_trio_groups"
 
 
+def note(message: str) -> None:
+    """A warning in pytest's summary; never an error, whatever the warning filters."""
+    try:
+        warnings.warn(pytest.PytestWarning(message), stacklevel=1)
+    except Warning:
+        pass
+
+
 def _dirs(*modules: object) -> tuple[str, ...]:
     return tuple(
         os.path.dirname(path) + os.sep

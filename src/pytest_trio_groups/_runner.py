@@ -20,6 +20,7 @@ from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
 from ._interrupts import cut_short_message, keyboard_interrupt_in, plugin_code, user_code, walk
 from ._logs import GroupLogs, MemberLogs
+from ._notices import note
 from ._observers import OBSERVERS_KEY
 from ._options import Settings
 from ._patches import PatchGuard
@@ -221,7 +222,7 @@ class GroupRun:
         if self._cutting:
             if self.session_run is not None:
                 self.session_run.cut_short = True
-            _note(cut_short_message(self.group.label, self.cut_short))
+            note(cut_short_message(self.group.label, self.cut_short))
         if self.interrupt is not None:
             raise self.interrupt
 
@@ -272,7 +273,7 @@ class GroupRun:
         with self.deadline_scope(self.settings.teardown_timeout):
             errors = await self.state.finish_now(unused)
         for error in errors:
-            _note(
+            note(
                 f"error while tearing down a parameter of a fixture that {self.group.label} "
                 f"uses with another: {error!r}"
             )
@@ -691,11 +692,3 @@ class MemberRun:
             errors.append(self._crash)
         error = combine_errors(errors, "errors during test teardown")
         self._record(clock, outcome.Value(None) if error is None else outcome.Error(error))
-
-
-def _note(message: str) -> None:
-    """A warning in pytest's summary; never an error, whatever the warning filters."""
-    try:
-        warnings.warn(pytest.PytestWarning(message), stacklevel=1)
-    except Warning:
-        pass

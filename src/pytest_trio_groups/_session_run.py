@@ -10,10 +10,8 @@ start in the same thread meanwhile.
 
 from __future__ import annotations
 
-import inspect
 import queue
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -24,9 +22,10 @@ import trio
 from . import _pytest_compat as compat
 from . import _trio_compat
 from ._context import SESSION_RUN_KEY
-from ._fixtures import SharedClones, effective_function, is_per_test
+from ._fixtures import SharedClones, effective_function, is_async_function, is_per_test
 from ._grouping import Group
 from ._interrupts import plugin_code
+from ._notices import note
 from ._trio_mode import POLICY_KEY
 
 _T = TypeVar("_T")
@@ -147,7 +146,7 @@ class SessionRun:
             try:
                 self._run_bounded(fn, 0)
             except _TEST_OUTCOME as exc:
-                _warn(f"error while tearing down after a cut-short teardown: {exc!r}")
+                note(f"error while tearing down after a cut-short teardown: {exc!r}")
             return
         self._run_bounded(fn, seconds)
 
@@ -188,12 +187,12 @@ class SessionRun:
             if self._outcome is None:
                 self._state = state
         if self._outcome is None:
-            _warn(
+            note(
                 f"the session's trio run did not end within {_CLOSE_GRACE:g}s of being "
                 "cancelled: a wider-scoped async fixture keeps it alive"
             )
         elif isinstance(self._outcome, outcome.Error):
-            _warn(f"error while ending the session's trio run: {self._outcome.error!r}")
+            note(f"error while ending the session's trio run: {self._outcome.error!r}")
 
     # -- inside the run -------------------------------------------------------
 
@@ -258,13 +257,6 @@ class SessionRun:
             callback()
 
 
-def _warn(message: str) -> None:
-    try:
-        warnings.warn(pytest.PytestWarning(message), stacklevel=1)
-    except Warning:
-        pass
-
-
 def wider_async_fixtures(item: pytest.Function) -> list[Any]:
     """The async fixtures wider than the test that ``item`` uses, in its fixture order."""
     pytest_trio = item.config.stash[POLICY_KEY].pytest_trio
@@ -273,7 +265,7 @@ def wider_async_fixtures(item: pytest.Function) -> list[Any]:
         for fixturedef in _used(fixturedefs):
             if is_per_test(fixturedef, item):
                 continue
-            if _is_async(effective_function(fixturedef, pytest_trio)):
+            if is_async_function(effective_function(fixturedef, pytest_trio)):
                 found.append(fixturedef)
     return found
 
@@ -284,10 +276,6 @@ def _used(fixturedefs: Sequence[Any]) -> Iterable[Any]:
         yield fixturedef
         if fixturedef.argname not in fixturedef.argnames:
             return
-
-
-def _is_async(func: object) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
 def for_group(session: pytest.Session, group: Group) -> SessionRun | None:
