@@ -162,14 +162,11 @@ class GroupCapture:
         elif self._saved_sys is not None:
             sys.stdout, sys.stderr = self._saved_sys
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
+    def paused(self) -> contextlib.AbstractContextManager[None]:
         """Let pytest's terminal output through (reports are logged meanwhile)."""
         if self._captures:
-            with self._capman.global_and_fixture_disabled():
-                yield
-        else:
-            yield
+            return self._capman.global_and_fixture_disabled()  # type: ignore[no-any-return]
+        return contextlib.nullcontext()
 
 
 class GroupCaptureFixture:

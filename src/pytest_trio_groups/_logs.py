@@ -25,6 +25,8 @@ class MemberLogs:
         self._when: str | None = None
         self.caplog_handler: Any = None
         self.report_handler: Any = None
+        #: Whether ``caplog``'s stash entries were set, to be dropped after teardown.
+        self._set_caplog = False
 
     def begin(self, when: str) -> None:
         """Start a phase; ``caplog`` reads its handler through the item's stash."""
@@ -46,6 +48,7 @@ class MemberLogs:
             self.caplog_handler.setLevel(level)
             self.report_handler.setLevel(level)
         compat.set_caplog_phase(self._item, self._when, self.caplog_handler)
+        self._set_caplog = True
 
     def end(self, when: str) -> None:
         """Add the phase's ``Captured log`` section to the test's report."""
@@ -53,7 +56,7 @@ class MemberLogs:
             self._item.add_report_section(
                 when, "log", self.report_handler.stream.getvalue().strip()
             )
-        if when == "teardown":
+        if when == "teardown" and self._set_caplog:
             compat.clear_caplog(self._item)
             _ACTIVE.discard(self)
         self._when = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import types
 import warnings
@@ -15,7 +16,7 @@ from . import _pytest_compat as compat
 from ._async_fixtures import AsyncFixtures, is_cancellation, uses_async_generator_fixtures
 from ._capture import GroupCapture, MemberOutput
 from ._clocks import cancel_in_real_time, make_clock
-from ._context import CURRENT_MEMBER
+from ._context import CURRENT_MEMBER, SESSION_RUN_KEY
 from ._fixtures import SharedClones, fill_fixtures, isolate
 from ._grouping import SPEC_KEY, Group
 from ._interrupts import cut_short_message, keyboard_interrupt_in, plugin_code, user_code, walk
@@ -30,7 +31,7 @@ from ._session_run import clock_conflict
 from ._session_run import for_group as session_run_for
 from ._setupstate import TEST_OUTCOME, GroupSetupState, combine_errors
 from ._summary import GroupSummary
-from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_value, plugin_states
+from ._task_state import CurrentTestVar, TaskStateSwitcher, current_test_prefix, plugin_states
 from ._tracebacks import hide_plugin_frames, user_frames
 from ._trio_mode import POLICY_KEY, check_run_arguments
 from ._warnings import WarningsState
@@ -128,6 +129,9 @@ class GroupRun:
         self.state = GroupSetupState(session, group.members, nextitem)
         #: The session's trio run, when the group runs inside it.
         self.session_run = session_run_for(session, group)
+        if SESSION_RUN_KEY in session.stash:
+            # Its fixtures' teardowns are driven from wherever their scope ends.
+            self.state.teardowns_can_await = True
         self.shared = (
             SharedClones(session.config.stash[POLICY_KEY].pytest_trio)
             if self.session_run is None
@@ -292,6 +296,7 @@ class GroupRun:
         return scope
 
     async def _run_members(self) -> None:
+        self.task_state.runner_task = trio.lowlevel.current_task()
         async with trio.open_nursery() as nursery:
             try:
                 # Members start in pytest's order; with a limit, each waits
@@ -313,6 +318,8 @@ class GroupRun:
                     raise
             finally:
                 self._spawning = False
+                # From here on this task may run a test's code (a rerun on its own).
+                self.task_state.runner_task = None
             while self._unfinished:
                 try:
                     await self._all_finished.wait()
@@ -464,7 +471,8 @@ class MemberRun:
         self.result = TestOutcome(item, ihook)
         self.phase: Phase = "setup"
         #: ``PYTEST_CURRENT_TEST`` while this test's code runs.
-        self.current_test = current_test_value(item, "setup")
+        self._current_test_prefix = current_test_prefix(item)
+        self.current_test = f"{self._current_test_prefix} (setup)"
         assert run.async_fixtures is not None
         self.async_fixtures = run.async_fixtures
         #: Around setup and call: the deadline, and cancelled by ``cancel``.
@@ -531,7 +539,7 @@ class MemberRun:
 
     def _begin(self, when: Phase) -> PhaseClock:
         self.phase = when
-        self.current_test = current_test_value(self.item, when)
+        self.current_test = f"{self._current_test_prefix} ({when})"
         self.run_.task_state.phase_began(self)
         for observer in self.run_.observers:
             observer.phase_started(self, when)
@@ -667,12 +675,23 @@ class MemberRun:
                 trio.lowlevel.remove_instrument(instrument)
         self.run_.hooks.check_exceptions(item.config)
 
+    def _grace_scope(self) -> contextlib.AbstractContextManager[trio.CancelScope | None]:
+        """The grace period's scope; none where no teardown of the group can await.
+
+        Only an async fixture's teardown awaits, and a cancel scope around
+        synchronous code cancels nothing: a group without any spares one
+        scope per member.
+        """
+        if not self.run_.state.teardowns_can_await:
+            return contextlib.nullcontext()
+        return self.run_.deadline_scope(self.run_.settings.teardown_timeout)
+
     async def _teardown(self) -> None:
         clock = self._begin("teardown")
         errors: list[BaseException] = []
-        with self.run_.deadline_scope(self.run_.settings.teardown_timeout) as grace:
+        with self._grace_scope() as grace:
             self._grace = grace
-            if self._teardown_cut:
+            if self._teardown_cut and grace is not None:
                 grace.cancel()
             try:
                 self._teardown_hook(item=self.item, nextitem=self.run_.nextitem)

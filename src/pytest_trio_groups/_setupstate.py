@@ -57,6 +57,13 @@ class GroupSetupState:
             self._users.update(self.collectors_above(member))
         #: Async teardowns queued by pytest's own synchronous finalizer calls.
         self.pending_async: list[AsyncTeardown] = []
+        #: Whether a teardown may have to await: only once an async fixture
+        #: has a teardown here (the stack taken over may hold some already).
+        self.teardowns_can_await = any(
+            isinstance(finalizer, AsyncTeardown)
+            for finalizers, _ in self.stack.values()
+            for finalizer in finalizers
+        )
 
     def collectors_above(self, item: pytest.Item) -> tuple[Any, ...]:
         """``item``'s chain from the session down, without ``item`` itself."""
@@ -155,9 +162,9 @@ class GroupSetupState:
 
     async def _pop(self, node: Any, errors: list[BaseException]) -> None:
         finalizers, _ = self.stack.pop(node)
-        error = combine_errors(
-            await self._run_finalizers(finalizers), f"errors while tearing down {node!r}"
-        )
+        raised = await self._run_finalizers(finalizers)
+        # (The message names the node only when needed: a repr per member adds up.)
+        error = combine_errors(raised, f"errors while tearing down {node!r}") if raised else None
         if error is not None:
             errors.append(error)
 
@@ -245,6 +252,7 @@ class AsyncTeardown:
         grace: float = 0.0,
     ) -> None:
         self._state = state
+        state.teardowns_can_await = True
         self._run = run
         self._session_run = session_run
         #: Seconds its teardown gets when the session's run is driven for it.

@@ -71,6 +71,9 @@ class TaskStateSwitcher(trio.abc.Instrument):
         self._switches = tuple(kind.switch for kind in switching)
         self._restores = tuple(kind.switch for kind in switching if kind.restore_after_step)
         self._phased = tuple(kind.switch for kind in switching if kind.follows_phase)
+        #: The group's own task, which starts the members and runs no test
+        #: code: its steps, one per member, leave every state as it is.
+        self.runner_task: trio.lowlevel.Task | None = None
 
     def install(self) -> None:
         for kind in self.kinds:
@@ -96,6 +99,8 @@ class TaskStateSwitcher(trio.abc.Instrument):
             kind.member_done(member)
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.runner_task:
+            return
         member = task.context.get(CURRENT_MEMBER, None)
         for switch in self._switches:
             switch(member)
@@ -108,9 +113,12 @@ class TaskStateSwitcher(trio.abc.Instrument):
 _CURRENT_TEST_VAR = "PYTEST_CURRENT_TEST"
 
 
-def current_test_value(item: pytest.Item, when: str) -> str:
-    """``PYTEST_CURRENT_TEST`` as pytest's runner sets it (pytest 8.4, 9.2)."""
-    return f"{item.nodeid} ({when})".replace("\x00", "(null)")
+def current_test_prefix(item: pytest.Item) -> str:
+    """``PYTEST_CURRENT_TEST`` as pytest's runner sets it (pytest 8.4, 9.2), without the phase.
+
+    The value is this, a space and the phase in parentheses: ``"<nodeid> (call)"``.
+    """
+    return item.nodeid.replace("\x00", "(null)")
 
 
 class CurrentTestVar(TaskState):
