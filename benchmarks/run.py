@@ -221,7 +221,16 @@ def child_env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONDONTWRITEBYTECODE"}
+        # Without .pyc files every run would compile every module again;
+        # unbuffered output would make each write to the terminal a system call.
+        if k
+        not in {
+            "PYTHONPATH",
+            "PYTEST_ADDOPTS",
+            "PYTEST_PLUGINS",
+            "PYTHONDONTWRITEBYTECODE",
+            "PYTHONUNBUFFERED",
+        }
     }
     env["PY_COLORS"] = "0"
     return env
@@ -593,6 +602,99 @@ def measure_startup(env: EnvInfo, repeats: int, tmp: Path) -> list[str]:
         f"({cpu['plugin installed'] - cpu['-p no:trio_groups']:+.0f} ms CPU); "
         f"target <= {STARTUP_TARGET_MS:g} ms: {met}.",
     ]
+    return lines
+
+
+#: Suite sizes whose instruction counts give the per-test slope and the fixed part.
+INSTRUCTION_COUNTS = (5, 500)
+
+
+def count_instructions(python: Path, args: Sequence[str], cwd: Path) -> int | None:
+    """Instructions executed by ``python *args`` under valgrind's callgrind, or ``None``."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", str(python), *args]
+    done = subprocess.run(
+        cmd, cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    return int(match.group(1)) if match else None
+
+
+def measure_instructions(envs: dict[str, EnvInfo], tmp: Path) -> list[str]:
+    """Instructions per test and fixed instructions, from two suite sizes under callgrind.
+
+    Instruction counts do not depend on what else the machine is doing, so
+    they separate the plugin's own work from noise; what they leave out
+    (cache misses, the memory the run touches) is in the timed rows.
+    """
+    if shutil.which("valgrind") is None:
+        return ["## Instructions", "", "Not measured: valgrind is not installed."]
+    small, large = INSTRUCTION_COUNTS
+    sides = (
+        ("trio-groups: one group", "trio-groups", "trio-groups", False),
+        ("plain pytest: sync tests", "plain", "sync", False),
+        # (plain's environment has no trio: trio-groups' one, the plugin off.)
+        ("plain pytest: sync tests whose modules import trio", "trio-groups", "sync", True),
+    )
+    counts: dict[str, dict[int, int]] = {}
+    for label, env_name, style, import_trio in sides:
+        counts[label] = {}
+        for n in (small, large):
+            root = write_suite(
+                tmp / f"instructions-{style}-{int(import_trio)}-{n}",
+                STYLES[style],
+                Kind.TRIVIAL,
+                n,
+                group="g",
+                modules=5,
+            )
+            if import_trio:
+                for module in root.glob("test_*.py"):
+                    module.write_text("import trio  # noqa: F401\n" + module.read_text())
+            python = envs[env_name].python
+            off = ["-p", "no:trio_groups"] if import_trio else []
+            pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *off, "."]
+            run_pytest(python, [*off, "."], root)  # untimed: writes the .pyc files
+            log(f"[instructions] {label}: {n} tests")
+            total = count_instructions(python, pytest_args, root)
+            if total is None:
+                return ["## Instructions", "", f"Not measured: callgrind gave no count ({label})."]
+            counts[label][n] = total
+    trio_import = [
+        count_instructions(envs["trio-groups"].python, ["-c", code], tmp)
+        for code in ("import pytest", "import pytest, trio")
+    ]
+    plain_slope = (counts[sides[1][0]][large] - counts[sides[1][0]][small]) / (large - small)
+    lines = [
+        "## Instructions: per test and fixed",
+        "",
+        f"Instructions executed (valgrind callgrind) by whole pytest runs of {small} and {large} "
+        "trivial tests; per test is the difference over the extra tests, fixed is what is left "
+        f"at {small} tests (start-up, imports, collection set-up, exit). Counts are exact and "
+        "do not depend on the machine's load; the time a run takes also depends on cache "
+        "misses and memory, which the timed rows above include.",
+        "",
+        f"| run | {small} tests (M) | {large} tests (M) | per test (k) | per test x plain "
+        "| fixed (M) |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for label, *_ in sides:
+        slope = (counts[label][large] - counts[label][small]) / (large - small)
+        fixed = counts[label][small] - small * slope
+        lines.append(
+            f"| {label} | {counts[label][small] / 1e6:.0f} | {counts[label][large] / 1e6:.0f} "
+            f"| {slope / 1e3:.0f} | {slope / plain_slope:.3f} | {fixed / 1e6:.0f} |"
+        )
+    if None not in trio_import:
+        assert trio_import[0] is not None and trio_import[1] is not None
+        lines += [
+            "",
+            f"Importing trio after pytest (`python -c 'import pytest, trio'` minus "
+            f"`python -c 'import pytest'`): {(trio_import[1] - trio_import[0]) / 1e6:.0f} M "
+            "instructions, paid by every suite whose tests use trio.",
+        ]
     return lines
 
 
@@ -1089,6 +1191,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scale-100k", action="store_true", help="add a group of 100k to the scaling row (slow)"
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per test and fixed (needs valgrind; a few minutes)",
+    )
+    parser.add_argument(
         "--extras-only",
         action="store_true",
         help="run only --startup / --scale, none of the W workloads",
@@ -1160,7 +1267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     workloads: list[Workload] = [] if args.extras_only else args.workloads
     needed = {CONTENDERS[c].env for w in workloads for c in w.contenders}
-    if args.scale or args.scale_100k:
+    if args.scale or args.scale_100k or args.instructions:
         needed.add("plain")
     envs = build_envs(needed)
     repeats = {w.key: args.repeats or (1 if args.quick else w.repeats) for w in workloads}
@@ -1187,6 +1294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.scale or args.scale_100k:
             counts = (*SCALE_COUNTS, 100_000) if args.scale_100k else SCALE_COUNTS
             extras += ["", *measure_scale(envs, counts, tmp)]
+        if args.instructions:
+            extras += ["", *measure_instructions(envs, tmp)]
     report = render(rows, envs, targets, profiles, args, repeats, time.perf_counter() - started)
     report += "\n".join(extras) + ("\n" if extras else "")
     args.output.write_text(with_kept_sections(args.output, report))
