@@ -97,6 +97,7 @@ class Contender:
 
 
 WATCHDOG_OFF = "trio-groups (watchdog off)"
+PLAIN_IMPORTING_TRIO = "plain, modules import trio"
 #: The watchdog's cost counts as nothing measurable up to this ratio (noise).
 WATCHDOG_NOISE = 1.03
 
@@ -109,6 +110,10 @@ CONTENDERS: dict[str, Contender] = {
             WATCHDOG_OFF, "trio-groups", "trio-groups", ("--trio-group-blocked-threshold=off",)
         ),
         Contender("plain", "plain", "sync", sequential=True),
+        # trio-groups' environment with the plugin off: plain's has no trio.
+        Contender(
+            PLAIN_IMPORTING_TRIO, "trio-groups", "sync-importing-trio", ("-p", "no:trio_groups")
+        ),
         Contender("pytest-trio", "pytest-trio", "pytest-trio", sequential=True),
         Contender("xdist -n 2", "xdist", "sync", ("-n", "2")),
         Contender("xdist -n 8", "xdist", "sync", ("-n", "8")),
@@ -148,7 +153,7 @@ WORKLOADS: tuple[Workload, ...] = (
         Kind.TRIVIAL,
         2_000,
         200,
-        ("trio-groups", WATCHDOG_OFF, "plain", "pytest-trio"),
+        ("trio-groups", WATCHDOG_OFF, "plain", PLAIN_IMPORTING_TRIO, "pytest-trio"),
         repeats=5,
     ),
     Workload(
@@ -166,7 +171,7 @@ WORKLOADS: tuple[Workload, ...] = (
         Kind.TRIVIAL,
         10_000,
         1_000,
-        ("trio-groups", "plain"),
+        ("trio-groups", "plain", PLAIN_IMPORTING_TRIO),
         repeats=5,
     ),
 )
@@ -636,7 +641,12 @@ def measure_instructions(envs: dict[str, EnvInfo], tmp: Path) -> list[str]:
         ("trio-groups: one group", "trio-groups", "trio-groups", False),
         ("plain pytest: sync tests", "plain", "sync", False),
         # (plain's environment has no trio: trio-groups' one, the plugin off.)
-        ("plain pytest: sync tests whose modules import trio", "trio-groups", "sync", True),
+        (
+            "plain pytest: sync tests whose modules import trio",
+            "trio-groups",
+            "sync-importing-trio",
+            True,
+        ),
     )
     counts: dict[str, dict[int, int]] = {}
     for label, env_name, style, import_trio in sides:
@@ -650,9 +660,6 @@ def measure_instructions(envs: dict[str, EnvInfo], tmp: Path) -> list[str]:
                 group="g",
                 modules=5,
             )
-            if import_trio:
-                for module in root.glob("test_*.py"):
-                    module.write_text("import trio  # noqa: F401\n" + module.read_text())
             python = envs[env_name].python
             off = ["-p", "no:trio_groups"] if import_trio else []
             pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *off, "."]

@@ -46,6 +46,8 @@ class Style:
     #: The plugin honours its mark on a module (``pytestmark``); if not, each
     #: test carries it.
     module_mark: bool = True
+    #: An import line added to each test module, used or not.
+    extra_import: str = ""
 
 
 STYLES: dict[str, Style] = {
@@ -72,6 +74,9 @@ STYLES: dict[str, Style] = {
             module_mark=False,
         ),
         Style("sync", "sync", ""),
+        # Plain sync tests in modules that import trio, as a trio suite's do:
+        # what importing trio costs a pytest process, without any plugin.
+        Style("sync-importing-trio", "sync", "", extra_import="import trio  # noqa: F401"),
     )
 }
 
@@ -164,7 +169,8 @@ def write_suite(
         tests = [_test_source(style, kind, i, group) for i in range(start, start + count)]
         start += count
         mark = style.decorator.format(group=group).removeprefix("@") if style.module_mark else ""
-        header = _imports(style.runtime) + (f"\npytestmark = {mark}\n" if mark else "")
+        header = _imports(style.runtime) + (f"{style.extra_import}\n" if style.extra_import else "")
+        header += f"\npytestmark = {mark}\n" if mark else ""
         source = header + "\n\n" + "\n\n".join(tests)
         (root / f"test_{kind.value}_{module:02d}.py").write_text(source)
     return root
