@@ -41,9 +41,11 @@ class MemberOutput:
 
     def take(self) -> tuple[str, str]:
         """The output since the last call: (stdout, stderr)."""
-        out, err = ("" if stream is None else stream.getvalue() for stream in self._streams)
+        out, err = self._streams
+        if out is None and err is None:
+            return "", ""
         self._streams = [None, None]
-        return out, err
+        return ("" if out is None else out.getvalue()), ("" if err is None else err.getvalue())
 
 
 def _owner() -> MemberOutput | None:

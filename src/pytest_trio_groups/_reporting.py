@@ -41,7 +41,7 @@ class TestOutcome:
         __tracebackhide__ = True
         duration = time.perf_counter() - clock.start_perf
         excinfo = None
-        if isinstance(result, outcome.Error):
+        if type(result) is outcome.Error:
             excinfo = pytest.ExceptionInfo.from_exception(_with_traceback(result.error))
         call = compat.make_call_info(excinfo, clock.start, time.time(), duration, clock.when)
         report: pytest.TestReport = self.ihook.pytest_runtest_makereport(item=self.item, call=call)

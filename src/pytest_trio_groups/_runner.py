@@ -590,10 +590,14 @@ class MemberRun:
     def _record(self, clock: PhaseClock, result: outcome.Outcome[object]) -> None:
         item, when = self.item, clock.when
         out, err = self.output.take()
-        item.add_report_section(when, "stdout", out)
-        item.add_report_section(when, "stderr", err)
+        if out:
+            item.add_report_section(when, "stdout", out)
+        if err:
+            item.add_report_section(when, "stderr", err)
         self.logs.end(when)
-        interrupt = self._interrupt_in(result, when)
+        # (outcome's classes are ABCs: an exact type check is the cheap one.)
+        failed = type(result) is outcome.Error
+        interrupt = self._interrupt_in(result, when) if failed else None
         if when == "teardown" and self._teardown_cut:
             return
         if interrupt is not None:
@@ -602,8 +606,8 @@ class MemberRun:
             self.run_.stop(f"{type(interrupt).__name__} in {self.item.nodeid}")
             return
         if not self.interrupted:
-            if isinstance(result, outcome.Error):
-                result = outcome.Error(hide_plugin_frames(result.error))
+            if failed:
+                result = outcome.Error(hide_plugin_frames(result.error))  # type: ignore[attr-defined]
             self.result.record(clock, result)
 
     def _interrupt_in(self, result: outcome.Outcome[object], when: Phase) -> BaseException | None:

@@ -62,6 +62,10 @@ class _State:
             _filters_mutated()
 
 
+def _has_filterwarnings(node: Any) -> bool:
+    return any(getattr(mark, "name", None) == "filterwarnings" for mark in node.own_markers)
+
+
 class MemberWarnings:
     """The warnings one test raised, and the ``warnings`` state it set up, if any."""
 
@@ -122,20 +126,17 @@ class WarningsState(TaskState):
 
     def for_member(self, item: pytest.Item) -> MemberWarnings:
         """A new ``MemberWarnings`` for an attempt at ``item``."""
-        return MemberWarnings(item, self.group_state, marked=self._is_marked(item))
+        marked = _has_filterwarnings(item) or self._is_marked(item.parent)
+        return MemberWarnings(item, self.group_state, marked=marked)
 
     def _is_marked(self, node: Any) -> bool:
         # Members share a few parents: each is looked at once, and most
         # members then need no ``catch_warnings`` to know they add nothing.
         if node is None:
             return False
-        if any(getattr(mark, "name", None) == "filterwarnings" for mark in node.own_markers):
-            return True
-        if isinstance(node, pytest.Item):
-            return self._is_marked(node.parent)
         marked = self._marked.get(node)
         if marked is None:
-            marked = self._marked[node] = self._is_marked(node.parent)
+            marked = self._marked[node] = _has_filterwarnings(node) or self._is_marked(node.parent)
         return marked
 
     def _record(self, message: warnings.WarningMessage) -> None:
