@@ -78,3 +78,202 @@ async def test_member():
         "pytest_trio_groups._blocked_loop",
         "pytest_trio_groups._hazards",
     }
+
+
+#: Records every module of the plugin's that the session imported.
+MODULES_CONFTEST = """
+import json, sys
+
+def pytest_sessionfinish(session):
+    with open("modules.json", "w") as f:
+        json.dump(sorted(name for name in sys.modules if name.startswith("pytest_trio_groups")), f)
+"""
+
+#: What registering the options, ini keys, marks and pytest-trio's fixtures needs.
+START_UP_MODULES = [
+    "pytest_trio_groups",
+    "pytest_trio_groups._context",
+    "pytest_trio_groups._options",
+    "pytest_trio_groups._plugins",
+    "pytest_trio_groups._trio_fixtures",
+    "pytest_trio_groups.plugin",
+]
+
+#: pytest-trio imports trio when it loads; pytest-timeout and
+#: pytest-rerunfailures are active wherever they are installed, and the
+#: support for them is loaded with them (pytest-xdist's only where tests
+#: are distributed).
+ALONE = ("-p", "no:trio", "-p", "no:timeout", "-p", "no:rerunfailures")
+
+
+def _modules(pytester: pytest.Pytester) -> list[str]:
+    modules: list[str] = json.loads((pytester.path / "modules.json").read_text())
+    return modules
+
+
+def test_a_sync_session_imports_only_the_start_up_modules(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(MODULES_CONFTEST)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def value():
+            return 1
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_sync(value, n, capsys):
+            print("out")
+            assert capsys.readouterr().out == "out\\n"
+        """
+    )
+    # With every option of the plugin's given a good value: each is read and
+    # checked at start-up without the modules that use it.
+    result = pytester.runpytest_subprocess(
+        *ALONE,
+        "-v",
+        "--trio-group-limit=2",
+        "--trio-group-timeout=5",
+        "--trio-group-teardown-timeout=2",
+        "--trio-group-blocked-threshold=off",
+        "--trio-group-hazards=error",
+        "-o",
+        "trio_mode=false",
+    )
+    result.assert_outcomes(passed=2)
+    assert _modules(pytester) == START_UP_MODULES
+
+
+def test_a_group_member_imports_the_rest(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(MODULES_CONFTEST)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_sync():
+            pass
+
+        @pytest.mark.trio_group("g")
+        async def test_member():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(*ALONE)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*trio_group summary*", "trio_group 'g': 1 test (1 passed) in *"])
+    assert {
+        "pytest_trio_groups._grouping",
+        "pytest_trio_groups._runner",
+        "pytest_trio_groups._summary",
+    } <= set(_modules(pytester))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--trio-group-timeout=0", "--trio-group-timeout must be a positive number of seconds"),
+        ("--trio-group-by=package", "--trio-group-by must be one of none, module, class, session"),
+        ("--trio-group-hazards=loud", "--trio-group-hazards must be one of 'warn', 'error' or"),
+        ("--trio-group-blocked-threshold=-1", "--trio-group-blocked-threshold must be a number"),
+    ],
+)
+def test_a_bad_option_is_an_error_at_start_up_in_a_sync_session(
+    pytester: pytest.Pytester, option: str, message: str
+) -> None:
+    pytester.makepyfile("def test_sync(): pass")
+    result = pytester.runpytest_subprocess(*ALONE, option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}*"])
+    result.stdout.no_fnmatch_line("*test_sync*")
+
+
+def test_markers_and_options_are_listed_without_loading_the_rest(
+    pytester: pytest.Pytester,
+) -> None:
+    markers = pytester.runpytest_subprocess(*ALONE, "--markers")
+    markers.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.trio_group(name=None, *, timeout=None): run this async test*",
+            "@pytest.mark.trio_alone: a trio test that never joins*",
+            "@pytest.mark.trio: run this async test with trio*",
+        ],
+        consecutive=False,
+    )
+    help_ = pytester.runpytest_subprocess(*ALONE, "--help")
+    help_.stdout.fnmatch_lines(
+        [
+            "*--no-trio-group-summary*",
+            "*--trio-group-rerun-alone*",
+            "*--trio-group-remember-alone*",
+            "*--trio-group-forget-alone*",
+            "*--trio-group-by=SCOPE*",
+            "*trio_mode (bool):*",
+        ]
+    )
+
+
+def test_a_session_whose_only_trio_test_has_a_bad_mark_reports_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_sync():
+            pass
+
+        @pytest.mark.trio_group("")
+        async def test_bad():
+            pass
+
+        @pytest.mark.trio_group("g")
+        def test_generator():
+            yield
+        """
+    )
+    result = pytester.runpytest_subprocess(*ALONE)
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*invalid trio_group mark on test_a_session_whose_only_trio_test_has_a_bad_mark_reports_it.py::test_bad: the group name must be a non-empty string, got ''",
+        ]
+    )
+
+
+def test_async_fixture_of_a_sync_test_is_refused_in_a_sync_session(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        async def resource():
+            return 1
+
+        def test_sync(resource):
+            pass
+        """
+    )
+    # pytest-asyncio and anyio would take the fixture over.
+    result = pytester.runpytest_subprocess(*ALONE, "-p", "no:asyncio", "-p", "no:anyio")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*test_sync requested async fixture 'resource', but is not a trio test*"]
+    )
+
+
+def test_trio_mode_alone_makes_async_tests_trio_tests(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makeconftest(MODULES_CONFTEST)
+    pytester.makepyfile(
+        """
+        import sys
+
+        async def test_async():
+            assert "trio" in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess(*ALONE, "-p", "no:asyncio", "-p", "no:anyio")
+    result.assert_outcomes(passed=1)
+    assert "pytest_trio_groups._runner" in _modules(pytester)

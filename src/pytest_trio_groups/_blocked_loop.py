@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
+from . import BlockedLoopWarning
 from ._context import CURRENT_MEMBER
-from ._notices import BlockedLoopWarning, attribute, blamed_frame, place, user_frames
+from ._notices import attribute, blamed_frame, place, user_frames
 from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
 from ._python_compat import thread_frame
 from ._trace import group_trace

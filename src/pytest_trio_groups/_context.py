@@ -1,4 +1,8 @@
-"""The context variable naming the group member a task works for."""
+"""What the hooks of every session look up: the current group member, and the run's stash keys.
+
+Imported at plugin load: it holds no more than these keys, so that a hook can
+tell at once that a session has nothing of the plugin's to do.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 if TYPE_CHECKING:
     from ._runner import MemberRun
     from ._session_run import SessionRun
+    from ._summary import GroupSummary
 
 #: Set in each group member's task, and so seen by the tasks and
 #: ``trio.to_thread`` threads it starts: output, log records, warnings and
@@ -18,3 +23,10 @@ CURRENT_MEMBER: contextvars.ContextVar[MemberRun] = contextvars.ContextVar("trio
 
 #: The session's trio run, once a group has needed it (``_session_run``).
 SESSION_RUN_KEY: pytest.StashKey[SessionRun] = pytest.StashKey()
+
+#: ``config.stash``: the summary of every group run in this session, in the
+#: order they ended (on a pytest-xdist controller: as the workers report them).
+SUMMARIES_KEY: pytest.StashKey[list[GroupSummary]] = pytest.StashKey()
+#: ``config.stash``: (group label, stdout, stderr) captured while a group with
+#: a failure ran that no test owned, shown at the end of the run.
+UNATTRIBUTED_KEY: pytest.StashKey[list[tuple[str, str, str]]] = pytest.StashKey()

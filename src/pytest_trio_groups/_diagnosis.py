@@ -11,6 +11,7 @@ import pytest
 from . import _pytest_compat as compat
 from ._grouping import SPEC_KEY
 from ._observers import OBSERVERS_KEY, RunObserver
+from ._options import FORGET_ALONE, REMEMBER_ALONE
 from ._pytest_compat import Phase
 
 if TYPE_CHECKING:
@@ -18,41 +19,7 @@ if TYPE_CHECKING:
 
 #: The node ids that failed only when run concurrently, in pytest's cache.
 CACHE_KEY = "trio_groups/run_alone"
-RERUN_ALONE = "--trio-group-rerun-alone"
-REMEMBER_ALONE = "--trio-group-remember-alone"
-FORGET_ALONE = "--trio-group-forget-alone"
 SECTION = "trio_group: failed only when run concurrently"
-
-
-def add_options(group: Any) -> None:
-    """The diagnosis options, in the plugin's option group."""
-    group.addoption(
-        RERUN_ALONE,
-        dest="trio_group_rerun_alone",
-        action="store_true",
-        default=False,
-        help=(
-            "Run each trio_group test that failed in its group once more, on its own, after "
-            "the group; say in its report whether it passed alone. The test stays failed."
-        ),
-    )
-    group.addoption(
-        REMEMBER_ALONE,
-        dest="trio_group_remember_alone",
-        action="store_true",
-        default=False,
-        help=(
-            f"Like {RERUN_ALONE}, and remember in pytest's cache the tests that passed "
-            "alone: later runs with this option run them on their own, outside their groups."
-        ),
-    )
-    group.addoption(
-        FORGET_ALONE,
-        dest="trio_group_forget_alone",
-        action="store_true",
-        default=False,
-        help=f"Forget the tests {REMEMBER_ALONE} remembered: they run in their groups again.",
-    )
 
 
 @dataclasses.dataclass
@@ -208,16 +175,7 @@ class AloneReruns(RunObserver):
 
 
 def activate(config: pytest.Config) -> None:
-    """Register the diagnosis if one of its options is given."""
-    if not any(
-        config.getoption(name)
-        for name in (
-            "trio_group_rerun_alone",
-            "trio_group_remember_alone",
-            "trio_group_forget_alone",
-        )
-    ):
-        return
+    """Register the diagnosis (one of its options is given)."""
     diagnosis = Diagnosis(config)
     config.pluginmanager.register(diagnosis, "trio-groups-diagnosis")
     if diagnosis.rerun_alone:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ._summary import SUMMARIES_KEY
+from ._context import SUMMARIES_KEY
 
 #: Key in pytest's cache (``.pytest_cache``); ``--cache-clear`` forgets it.
 CACHE_KEY = "trio_group/durations"

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import SharedStateWarning
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
-from ._notices import SharedStateWarning, attribute, caller_frame, place
+from ._notices import attribute, caller_frame, place
 from ._observers import OBSERVERS_KEY, RunObserver
 from ._trace import group_trace
 

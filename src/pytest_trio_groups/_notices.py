@@ -16,18 +16,6 @@ if TYPE_CHECKING:
     from ._runner import MemberRun
 
 
-class BlockedLoopWarning(pytest.PytestWarning):
-    """A trio_group test kept the event loop busy, so no other test of its group could run."""
-
-
-class SharedStateWarning(pytest.PytestWarning):
-    """A trio_group test changed process-wide state while other tests of its group ran."""
-
-
-# Shown, and filtered by, the name users import them under.
-BlockedLoopWarning.__module__ = SharedStateWarning.__module__ = "pytest_trio_groups"
-
-
 def note(message: str) -> None:
     """A warning in pytest's summary; never an error, whatever the warning filters."""
     try:

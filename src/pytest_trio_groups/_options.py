@@ -1,43 +1,110 @@
-"""Command-line options and ini keys, read once into a ``Settings`` value."""
+"""What pytest learns at start-up -- options, ini keys, marks -- and the ``Settings`` read from them.
+
+Imported when pytest loads the plugin, in every session: it imports nothing
+of the plugin's own, and the modules a session with trio tests needs are
+imported when it has some.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
-
-from ._diagnosis import add_options as add_diagnosis_options
-from ._spec import MarkError, parse_timeout
-from ._trio_mode import GROUP_BY_CHOICES
 
 DEFAULT_TEARDOWN_TIMEOUT = 5.0
 DEFAULT_BLOCKED_THRESHOLD = 0.5
 HAZARD_MODES = ("warn", "error", "off")
+GROUP_BY_CHOICES = ("none", "module", "class", "session")
+
+MARK_NAME = "trio_group"
+ALONE_MARK_NAME = "trio_alone"
+#: pytest-trio's mark, understood without pytest-trio too.
+TRIO_MARK = "trio"
+
+MARKER_HELP = (
+    f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
+    "the other tests of the same group name, as sibling tasks in one trio nursery, "
+    "each under its own deadline of `timeout` seconds."
+)
+ALONE_MARKER_HELP = (
+    f"{ALONE_MARK_NAME}: a trio test that never joins an automatic trio_group_by group; "
+    "it runs on its own (for tests that change process-wide state)."
+)
+TRIO_MARKER_HELP = (
+    f"{TRIO_MARK}: run this async test with trio (pytest-trio's mark; without pytest-trio, "
+    "pytest-trio-groups runs it in a trio.run of its own, or in its trio_group_by group)"
+)
+
+RERUN_ALONE = "--trio-group-rerun-alone"
+REMEMBER_ALONE = "--trio-group-remember-alone"
+FORGET_ALONE = "--trio-group-forget-alone"
+_DIAGNOSIS_DESTS = (
+    "trio_group_rerun_alone",
+    "trio_group_remember_alone",
+    "trio_group_forget_alone",
+)
 
 
-@dataclass(frozen=True)
 class Settings:
-    """The plugin's configuration for one pytest session."""
+    """The plugin's configuration for one pytest session (read-only).
 
-    #: Most tests of one group running at once; ``None`` for no bound.
-    limit: int | None
-    #: Deadline for tests whose mark gives no ``timeout=``; ``None`` for none.
-    default_timeout: float | None
-    #: Grace period for one test's teardown, in seconds.
-    teardown_timeout: float
-    #: Whether to print the per-group summary.
-    summary: bool = True
-    #: ``trio_group_by``: the automatic group of trio tests without a mark.
-    group_by: str = "none"
-    #: Seconds the event loop may stay in one task step before it counts as
-    #: blocked; ``None`` when the watchdog is off.
-    blocked_threshold: float | None = DEFAULT_BLOCKED_THRESHOLD
-    #: What a shared-state change by overlapping tests gives: a warning, an
-    #: error in the test that made it, or nothing.
-    hazards: str = "warn"
-    #: Where to write the timeline (Chrome trace-event JSON); ``None`` for nowhere.
-    trace: str | None = None
+    A plain class rather than a frozen dataclass: it is built at every
+    start-up, and a dataclass compiles its methods when its module is
+    imported, about 1 ms.
+    """
+
+    __slots__ = (
+        "blocked_threshold",
+        "default_timeout",
+        "group_by",
+        "hazards",
+        "limit",
+        "summary",
+        "teardown_timeout",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        *,
+        limit: int | None,
+        default_timeout: float | None,
+        teardown_timeout: float,
+        summary: bool = True,
+        group_by: str = "none",
+        blocked_threshold: float | None = DEFAULT_BLOCKED_THRESHOLD,
+        hazards: str = "warn",
+        trace: str | None = None,
+    ) -> None:
+        #: Most tests of one group running at once; ``None`` for no bound.
+        self.limit = limit
+        #: Deadline for tests whose mark gives no ``timeout=``; ``None`` for none.
+        self.default_timeout = default_timeout
+        #: Grace period for one test's teardown, in seconds.
+        self.teardown_timeout = teardown_timeout
+        #: Whether to print the per-group summary.
+        self.summary = summary
+        #: ``trio_group_by``: the automatic group of trio tests without a mark.
+        self.group_by = group_by
+        #: Seconds the event loop may stay in one task step before it counts as
+        #: blocked; ``None`` when the watchdog is off.
+        self.blocked_threshold = blocked_threshold
+        #: What a shared-state change by overlapping tests gives: a warning, an
+        #: error in the test that made it, or nothing.
+        self.hazards = hazards
+        #: Where to write the timeline (Chrome trace-event JSON); ``None`` for nowhere.
+        self.trace = trace
+
+
+def add_markers(config: pytest.Config, *, trio_mark: bool) -> None:
+    """Register the marks (for ``pytest --markers`` and ``--strict-markers``).
+
+    ``trio_mark``: also pytest-trio's ``trio`` mark, when pytest-trio does not.
+    """
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", ALONE_MARKER_HELP)
+    if trio_mark:
+        config.addinivalue_line("markers", TRIO_MARKER_HELP)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -74,7 +141,7 @@ def add_options(parser: pytest.Parser) -> None:
         default=True,
         help="Do not print the per-group summary at the end of the run.",
     )
-    add_diagnosis_options(group)
+    _add_diagnosis_options(group)
     group.addoption(
         "--trio-group-by",
         dest="trio_group_by",
@@ -137,6 +204,42 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
     )
     parser.addini("trio_group_hazards", "Default for --trio-group-hazards.", default=None)
+
+
+def _add_diagnosis_options(group: pytest.OptionGroup) -> None:
+    """The options of the run-alone diagnosis (``_diagnosis``)."""
+    group.addoption(
+        RERUN_ALONE,
+        dest="trio_group_rerun_alone",
+        action="store_true",
+        default=False,
+        help=(
+            "Run each trio_group test that failed in its group once more, on its own, after "
+            "the group; say in its report whether it passed alone. The test stays failed."
+        ),
+    )
+    group.addoption(
+        REMEMBER_ALONE,
+        dest="trio_group_remember_alone",
+        action="store_true",
+        default=False,
+        help=(
+            f"Like {RERUN_ALONE}, and remember in pytest's cache the tests that passed "
+            "alone: later runs with this option run them on their own, outside their groups."
+        ),
+    )
+    group.addoption(
+        FORGET_ALONE,
+        dest="trio_group_forget_alone",
+        action="store_true",
+        default=False,
+        help=f"Forget the tests {REMEMBER_ALONE} remembered: they run in their groups again.",
+    )
+
+
+def diagnosis_requested(config: pytest.Config) -> bool:
+    """Whether one of the diagnosis options is given."""
+    return any(config.getoption(dest) for dest in _DIAGNOSIS_DESTS)
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:
@@ -209,18 +312,14 @@ def _blocked_threshold(config: pytest.Config) -> float | None:
 
 
 def _seconds(config: pytest.Config, name: str) -> float | None:
+    """A positive number of seconds (``inf`` for no deadline), as a mark's ``timeout=``."""
     where, raw = _raw(config, name)
     if raw is None:
         return None
     try:
         value = float(raw.strip())
     except ValueError:
-        raise pytest.UsageError(
-            f"{where} must be a positive number of seconds, got {raw!r}"
-        ) from None
-    try:
-        return parse_timeout(value, where)
-    except MarkError as exc:
-        raise pytest.UsageError(
-            f"{where} must be a positive number of seconds, got {raw!r}"
-        ) from exc
+        value = math.nan
+    if not value > 0:  # also false for NaN
+        raise pytest.UsageError(f"{where} must be a positive number of seconds, got {raw!r}")
+    return value

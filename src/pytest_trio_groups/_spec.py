@@ -11,8 +11,9 @@ from typing import Any, cast
 
 import pytest
 
-MARK_NAME = "trio_group"
-ALONE_MARK_NAME = "trio_alone"
+from ._options import ALONE_MARK_NAME as ALONE_MARK_NAME
+from ._options import MARK_NAME as MARK_NAME
+
 _ACCEPTED = ("name", "timeout")
 _UNSET = object()
 

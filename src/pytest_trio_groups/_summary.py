@@ -10,13 +10,6 @@ from typing import Any
 
 import pytest
 
-#: ``config.stash``: the summary of every group run in this session, in the
-#: order they ended (on a pytest-xdist controller: as the workers report them).
-SUMMARIES_KEY = pytest.StashKey[list["GroupSummary"]]()
-#: ``config.stash``: (group label, stdout, stderr) captured while a group with
-#: a failure ran that no test owned, shown at the end of the run.
-UNATTRIBUTED_KEY = pytest.StashKey[list[tuple[str, str, str]]]()
-
 #: Outcome words in the order pytest's own summary line uses them.
 _ORDER = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error", "rerun")
 

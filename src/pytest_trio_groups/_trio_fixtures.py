@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from ._context import CURRENT_MEMBER
-from ._fixtures import FixtureProtocolError
 
 if TYPE_CHECKING:
     import trio
@@ -69,6 +68,8 @@ def _clock(name: str, make: Callable[[], MockClock]) -> MockClock:
         return make()
     clock = member.run_.clock
     if clock is None or member.run_.group.clock != name:
+        from ._fixtures import FixtureProtocolError
+
         raise FixtureProtocolError(
             f"{name} was requested once the test's trio run had started (with "
             "request.getfixturevalue()); request it as an argument, directly or "

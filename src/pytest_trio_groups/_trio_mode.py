@@ -8,20 +8,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ._options import TRIO_MARK
 from ._spec import MarkError, test_function
 
 if TYPE_CHECKING:
     from trio.abc import Instrument
 
     from ._plugins.pytest_trio import PytestTrio
-
-TRIO_MARK = "trio"
-GROUP_BY_CHOICES = ("none", "module", "class", "session")
-
-TRIO_MARKER_HELP = (
-    "trio: run this async test with trio (pytest-trio's mark; without pytest-trio, "
-    "pytest-trio-groups runs it in a trio.run of its own, or in its trio_group_by group)"
-)
 
 
 @dataclass(frozen=True)

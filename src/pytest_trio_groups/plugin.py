@@ -1,53 +1,50 @@
-"""The pytest hooks: options, the marker, and handing group members to the runner."""
+"""The pytest hooks: options, the marks, and handing group members to the runner.
+
+Loaded in every session that has the plugin installed, so it imports only
+what registering options, ini keys and marks needs. The rest -- reading
+marks, grouping, the runner, trio -- is imported when a session has a test
+of this plugin's; until then each hook that runs for every test or fixture
+returns at its first check.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import _pytest_compat as compat
 from . import _trio_fixtures
-from ._context import CURRENT_MEMBER, SESSION_RUN_KEY
-from ._diagnosis import activate as activate_diagnosis
-from ._fixtures import is_async_fixture, refuse_outside_group
-from ._grouping import (
-    INDEX_KEY,
-    MARK_ERROR_KEY,
-    SPEC_KEY,
-    GroupIndex,
-    describe_groups,
-    order_items,
-    read_marks,
+from ._context import CURRENT_MEMBER, SESSION_RUN_KEY, SUMMARIES_KEY, UNATTRIBUTED_KEY
+from ._options import (
+    ALONE_MARK_NAME,
+    MARK_NAME,
+    TRIO_MARK,
+    Settings,
+    add_markers,
+    add_options,
+    diagnosis_requested,
+    read_settings,
 )
-from ._options import Settings, add_options, read_settings
 from ._plugins import activate as activate_plugin_support
-from ._plugins import pytest_trio as pytest_trio_support
-from ._spec import ALONE_MARK_NAME, MARK_NAME
-from ._summary import SUMMARIES_KEY, UNATTRIBUTED_KEY, write_summary
-from ._trio_mode import POLICY_KEY, TRIO_MARKER_HELP, TrioPolicy
+from ._plugins import active_pytest_trio
 
 if TYPE_CHECKING:
     from ._runner import PhaseHooks
+    from ._trio_mode import TrioPolicy
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
+#: pytest-trio's plugin module when it is active, else ``None``.
+_PYTEST_TRIO_KEY = pytest.StashKey[object | None]()
+#: Set once collection gave a test a group spec or a mark error: until then
+#: the per-test hooks have nothing to do.
+_OURS_KEY = pytest.StashKey[bool]()
 _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
 _TRACE_WRITTEN_KEY = pytest.StashKey[str]()
 #: Set once the support that watches group runs is loaded (at the first group).
 _RUN_SUPPORT_KEY = pytest.StashKey[bool]()
-
-MARKER_HELP = (
-    f"{MARK_NAME}(name=None, *, timeout=None): run this async test concurrently with "
-    "the other tests of the same group name, as sibling tasks in one trio nursery, "
-    "each under its own deadline of `timeout` seconds."
-)
-ALONE_MARKER_HELP = (
-    f"{ALONE_MARK_NAME}: a trio test that never joins an automatic trio_group_by group; "
-    "it runs on its own (for tests that change process-wide state)."
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,42 +52,49 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_HELP)
-    config.addinivalue_line("markers", ALONE_MARKER_HELP)
-    settings = config.stash[_SETTINGS_KEY] = read_settings(config)
-    plugin = pytest_trio_support.active_plugin(config)
-    trio_run = str(config.getini("trio_run"))
+    plugin = active_pytest_trio(config)
+    # Without pytest-trio: its mark and fixtures too, for suites written for it.
+    add_markers(config, trio_mark=plugin is None)
+    config.stash[_SETTINGS_KEY] = settings = read_settings(config)
+    config.stash[_PYTEST_TRIO_KEY] = plugin
     if plugin is None:
-        # pytest-trio's mark and fixtures, for suites written for it.
-        config.addinivalue_line("markers", TRIO_MARKER_HELP)
         config.pluginmanager.register(_trio_fixtures, "trio_groups.trio_fixtures")
+        trio_run = str(config.getini("trio_run"))
         if trio_run != "trio":
             raise pytest.UsageError(
                 f"trio_run = {trio_run}: without pytest-trio, trio tests are run with "
                 "trio.run only (install pytest-trio for other runners)"
             )
-    config.stash[POLICY_KEY] = TrioPolicy(
-        group_by=settings.group_by,
-        trio_mode=bool(config.getini("trio_mode")),
-        trio_run=trio_run,
-        pytest_trio=(
-            None
-            if plugin is None
-            else pytest_trio_support.PytestTrio(plugin, _trio_fixtures.REPLACEMENTS)
-        ),
-    )
-    if config.pluginmanager.hasplugin("xdist"):
-        from ._plugins import xdist
-
-        xdist.register(config)
     activate_plugin_support(config)
-    activate_diagnosis(config)
+    if diagnosis_requested(config):
+        from ._diagnosis import activate as activate_diagnosis
+
+        activate_diagnosis(config)
     if settings.trace is not None:
         # On a pytest-xdist controller too, which runs no group: it names
         # the workers' files.
         from . import _trace
 
         _trace.activate(config, settings.trace)
+
+
+def _trio_policy(config: pytest.Config) -> TrioPolicy:
+    """Who runs the session's trio tests: made when collection finds some."""
+    from ._plugins.pytest_trio import PytestTrio
+    from ._trio_mode import POLICY_KEY, TrioPolicy
+
+    policy = config.stash.get(POLICY_KEY, None)
+    if policy is None:
+        plugin = config.stash[_PYTEST_TRIO_KEY]
+        policy = config.stash[POLICY_KEY] = TrioPolicy(
+            group_by=config.stash[_SETTINGS_KEY].group_by,
+            trio_mode=bool(config.getini("trio_mode")),
+            trio_run=str(config.getini("trio_run")),
+            pytest_trio=(
+                None if plugin is None else PytestTrio(plugin, _trio_fixtures.REPLACEMENTS)
+            ),
+        )
+    return policy
 
 
 def _activate_run_support(config: pytest.Config) -> None:
@@ -119,21 +123,42 @@ def pytest_pycollect_makeitem(
     if not inspect.isgeneratorfunction(obj) or not collector.funcnamefilter(name):
         return None
     # A generator marked trio is ours to refuse only where pytest-trio is not.
-    ours = (MARK_NAME,) if collector.config.stash[POLICY_KEY].pytest_trio else (MARK_NAME, "trio")
+    beside_pytest_trio = collector.config.stash[_PYTEST_TRIO_KEY] is not None
+    ours = (MARK_NAME,) if beside_pytest_trio else (MARK_NAME, TRIO_MARK)
     marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers()]
     if not any(mark.name in ours for mark in marks):
         return None
     return pytest.Function.from_parent(collector, name=name)
 
 
+def _has_mark(items: Sequence[pytest.Item], names: tuple[str, ...]) -> bool:
+    return any(mark.name in names for item in items for mark in item.iter_markers())
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    policy = config.stash[POLICY_KEY]
+    settings = config.stash[_SETTINGS_KEY]
+    beside_pytest_trio = config.stash[_PYTEST_TRIO_KEY] is not None
+    if beside_pytest_trio or not config.getini("trio_mode"):
+        # Only a test with one of these marks can be ours (pytest-trio has
+        # marked its trio_mode tests by now): for a session without any, the
+        # marks are not read and nothing more is imported.
+        names: tuple[str, ...] = (MARK_NAME, ALONE_MARK_NAME)
+        if not beside_pytest_trio or settings.group_by != "none":
+            names = (*names, TRIO_MARK)
+        if not _has_mark(items, names):
+            return
+    from ._grouping import MARK_ERROR_KEY, SPEC_KEY, order_items, read_marks
+
+    policy = _trio_policy(config)
     policy.automark(items)
-    read_marks(items, config.stash[_SETTINGS_KEY].default_timeout, policy)
+    read_marks(items, settings.default_timeout, policy)
     order_items(items)
+    if not any(SPEC_KEY in item.stash or MARK_ERROR_KEY in item.stash for item in items):
+        return
+    config.stash[_OURS_KEY] = True
     if not hasattr(config, "workerinput") and any(SPEC_KEY in item.stash for item in items):
         # Only a session that groups something records its durations.
         from ._durations import record_durations
@@ -145,14 +170,22 @@ def pytest_report_collectionfinish(
     config: pytest.Config, start_path: Path, items: list[pytest.Item]
 ) -> list[str]:
     # With -v or --collect-only: which group each test joined.
+    if _OURS_KEY not in config.stash:
+        return []
     verbosity = config.get_verbosity()
     if verbosity < 1 and not (config.option.collectonly and verbosity >= 0):
         return []
+    from ._grouping import GroupIndex, describe_groups
+
     return describe_groups(GroupIndex(items), verbosity)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _OURS_KEY not in item.config.stash:
+        return
+    from ._grouping import MARK_ERROR_KEY, SPEC_KEY
+
     # (``in`` first: ``Stash.get`` raises and catches a KeyError for the
     # many items that have no error.)
     if MARK_ERROR_KEY in item.stash:
@@ -165,6 +198,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    if _OURS_KEY not in item.config.stash:
+        return None
+    from ._grouping import INDEX_KEY, GroupIndex
+
     session = item.session
     index = session.stash.get(INDEX_KEY, None)
     if index is None:
@@ -176,6 +213,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if group is None:
         return None
     if group.done:
+        from . import _pytest_compat as compat
+
         # Another plugin may have moved members apart after we ordered them:
         # leave pytest's stack as the next item expects it.
         compat.setup_state(session).teardown_exact(nextitem)
@@ -223,8 +262,11 @@ def pytest_sessionfinish_ends_session_run(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     config = terminalreporter.config
-    if config.stash[_SETTINGS_KEY].summary:
-        write_summary(terminalreporter, config.stash.get(SUMMARIES_KEY, []))
+    summaries = config.stash.get(SUMMARIES_KEY, None)
+    if summaries and config.stash[_SETTINGS_KEY].summary:
+        from ._summary import write_summary
+
+        write_summary(terminalreporter, summaries)
     trace = config.stash.get(_TRACE_WRITTEN_KEY, None)
     if trace is not None:
         terminalreporter.write_line(f"trio_group timeline written to {trace}")
@@ -240,16 +282,30 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 terminalreporter.write(text if text.endswith("\n") else text + "\n")
 
 
+def _async_or_trio(func: object) -> bool:
+    """Whether a fixture function is an async or a trio fixture: the plugin's to run."""
+    return (
+        inspect.iscoroutinefunction(func)
+        or inspect.isasyncgenfunction(func)
+        or _trio_fixtures.is_trio_fixture(func)
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> object:
     member = CURRENT_MEMBER.get(None)
+    if member is None and not _async_or_trio(fixturedef.func):
+        return None
+    from . import _pytest_compat as compat
+    from ._fixtures import is_async_fixture, refuse_outside_group
+
     if is_async_fixture(fixturedef):
         if member is None:
             refuse_outside_group(fixturedef, request)
             return None
         member.async_fixtures.setup(fixturedef, request, member)
     if _trio_fixtures.is_trio_fixture(fixturedef.func):
-        beside_pytest_trio = request.config.stash[POLICY_KEY].pytest_trio is not None
+        beside_pytest_trio = request.config.stash[_PYTEST_TRIO_KEY] is not None
         if member is None:
             if not beside_pytest_trio:
                 refuse_outside_group(fixturedef, request)
@@ -270,8 +326,11 @@ def pytest_fixture_setup_of_members(
     # before another plugin's wrapper (pytest-asyncio's, in auto mode) can
     # take it over: setting it up here never returns to them.
     member = CURRENT_MEMBER.get(None)
-    if member is not None and is_async_fixture(fixturedef):
-        member.async_fixtures.setup(fixturedef, request, member)
+    if member is not None:
+        from ._fixtures import is_async_fixture
+
+        if is_async_fixture(fixturedef):
+            member.async_fixtures.setup(fixturedef, request, member)
     return (yield)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .._pytest_compat import FixtureDef
+if TYPE_CHECKING:
+    from .._pytest_compat import FixtureDef
 
 #: pytest-trio's plugin name (its ``pytest11`` entry point).
 PLUGIN_NAME = "trio"

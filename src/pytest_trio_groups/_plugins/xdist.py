@@ -37,9 +37,10 @@ from typing import Any, Protocol
 
 import pytest
 
+from .._context import SUMMARIES_KEY, UNATTRIBUTED_KEY
 from .._durations import History, load_history, record_durations
 from .._grouping import INDEX_KEY, GroupIndex
-from .._summary import SUMMARIES_KEY, UNATTRIBUTED_KEY, GroupSummary
+from .._summary import GroupSummary
 
 #: ``workerinput`` key: the controller takes our events; the value is the
 #: protocol's version.
@@ -90,12 +91,13 @@ GroupPositions = list[tuple[str, list[int]]]
 
 
 def register(config: pytest.Config) -> None:
-    """Install the controller's or the worker's side, whichever this process is."""
-    if config.getoption("collectonly", False):
-        return
+    """Install the worker's side or the controller's, whichever this process is.
+
+    Called only where tests are distributed (not under ``--collect-only``).
+    """
     if hasattr(config, "workerinput"):
         config.pluginmanager.register(WorkerSide(config), "trio-groups-xdist-worker")
-    elif config.getoption("dist", "no") != "no" and config.getoption("tx", None):
+    else:
         config.pluginmanager.register(ControllerSide(config), "trio-groups-xdist-controller")
 
 
