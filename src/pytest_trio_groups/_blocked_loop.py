@@ -52,7 +52,7 @@ class Episode:
 
 
 #: ``config.stash``: the session's watchdog thread, started for the first group.
-_WATCHDOG_KEY = pytest.StashKey[Watchdog]()
+_WATCHDOG_KEY: pytest.StashKey[Watchdog] = pytest.StashKey()
 
 
 class LoopWatch(RunObserver):

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import trio
-from trio.testing import MockClock
 
 from ._watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 
 def make_clock(kind: str | None) -> MockClock | None:
     """The clock for a run whose members use the clock fixture ``kind`` (``None``: trio's own)."""
+    if kind is None:
+        return None
+    # Imported only for a run that uses one: pytest rewrites
+    # trio.testing._trio_test (its name matches the default python_files),
+    # and that module's loader holds the config for as long as trio's
+    # modules live -- through every collection at interpreter exit, as
+    # trio's at-fork callback keeps them.
+    from trio.testing import MockClock
+
     if kind == "autojump_clock":
         return MockClock(autojump_threshold=0)
     if kind == "mock_clock":

@@ -21,11 +21,14 @@ from ._spec import (
 )
 from ._trio_mode import TrioPolicy
 
-SPEC_KEY = pytest.StashKey[GroupSpec]()
-MARK_ERROR_KEY = pytest.StashKey[str]()
+# Stash keys are typed by annotation: ``pytest.StashKey[GroupSpec]()`` would
+# put GroupSpec in typing's cache, and through its module's loader the config
+# with every item, where interpreter exit frees them last.
+SPEC_KEY: pytest.StashKey[GroupSpec] = pytest.StashKey()
+MARK_ERROR_KEY: pytest.StashKey[str] = pytest.StashKey()
 #: The session's ``GroupIndex``: made when the first test runs, or earlier by
 #: the pytest-xdist worker support, which regroups members as batches arrive.
-INDEX_KEY = pytest.StashKey["GroupIndex"]()
+INDEX_KEY: pytest.StashKey[GroupIndex] = pytest.StashKey()
 
 
 @dataclass(eq=False)

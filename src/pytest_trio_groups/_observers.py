@@ -20,7 +20,7 @@ _T = TypeVar("_T")
 ObserverFactory = Callable[["GroupRun"], "RunObserver"]
 
 #: The factories of the plugins active in this session (``_plugins.activate``).
-OBSERVERS_KEY = pytest.StashKey[list[ObserverFactory]]()
+OBSERVERS_KEY: pytest.StashKey[list[ObserverFactory]] = pytest.StashKey()
 
 
 class RunObserver:

@@ -150,9 +150,9 @@ class Timeline:
             )
 
 
-_TIMELINE_KEY = pytest.StashKey[Timeline]()
+_TIMELINE_KEY: pytest.StashKey[Timeline] = pytest.StashKey()
 #: On a pytest-xdist controller: the names of the files the workers write.
-_WORKERS_WRITE_KEY = pytest.StashKey[str]()
+_WORKERS_WRITE_KEY: pytest.StashKey[str] = pytest.StashKey()
 _NO_TRACE = GroupTrace()
 
 

@@ -92,7 +92,7 @@ class TrioPolicy:
         return module.nodeid if module is not None else item.nodeid
 
 
-POLICY_KEY = pytest.StashKey[TrioPolicy]()
+POLICY_KEY: pytest.StashKey[TrioPolicy] = pytest.StashKey()
 
 
 def check_run_arguments(kwargs: dict[str, object], run_clock: object) -> list[Instrument]:

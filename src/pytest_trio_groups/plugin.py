@@ -35,16 +35,16 @@ if TYPE_CHECKING:
     from ._runner import PhaseHooks
     from ._trio_mode import TrioPolicy
 
-_SETTINGS_KEY = pytest.StashKey[Settings]()
+_SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
 #: pytest-trio's plugin module when it is active, else ``None``.
-_PYTEST_TRIO_KEY = pytest.StashKey[object | None]()
+_PYTEST_TRIO_KEY: pytest.StashKey[object | None] = pytest.StashKey()
 #: Set once collection gave a test a group spec or a mark error: until then
 #: the per-test hooks have nothing to do.
-_OURS_KEY = pytest.StashKey[bool]()
+_OURS_KEY: pytest.StashKey[bool] = pytest.StashKey()
 _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
-_TRACE_WRITTEN_KEY = pytest.StashKey[str]()
+_TRACE_WRITTEN_KEY: pytest.StashKey[str] = pytest.StashKey()
 #: Set once the support that watches group runs is loaded (at the first group).
-_RUN_SUPPORT_KEY = pytest.StashKey[bool]()
+_RUN_SUPPORT_KEY: pytest.StashKey[bool] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
