@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ CPU_BOUND = 0.9
 #: Wall time below which a group is too short for that to matter: a group
 #: of trivial tests is always busy, and over before anyone could wait.
 CPU_BOUND_MIN_WALL = 0.5
+#: How many of a group's slowest members its summary names.
+SLOWEST_SHOWN = 3
 
 
 @dataclass
@@ -42,7 +45,8 @@ class GroupSummary:
     blocked_seconds: float = 0.0
     #: Shared-state warnings raised while members overlapped.
     hazards: int = 0
-    #: (duration, nodeid) of each member.
+    #: (duration, nodeid) of the slowest members (``SLOWEST_SHOWN``), a heap:
+    #: a group of 100,000 members keeps three.
     durations: list[tuple[float, str]] = field(default_factory=list)
     #: The pytest-xdist worker that ran the group (``gw0``), if any.
     worker: str | None = None
@@ -71,7 +75,11 @@ class GroupSummary:
         """Count one attempt at a member; ``again`` for its reruns, which are not new tests."""
         if not again:
             self.tests += 1
-        self.durations.append((sum(report.duration for report in reports), item.nodeid))
+        duration = sum(report.duration for report in reports)
+        if len(self.durations) < SLOWEST_SHOWN:
+            heapq.heappush(self.durations, (duration, item.nodeid))
+        elif duration > self.durations[0][0]:
+            heapq.heapreplace(self.durations, (duration, item.nodeid))
         for report in reports:
             word = category(report)
             if word:
@@ -153,5 +161,5 @@ def write_summary(terminalreporter: Any, summaries: list[GroupSummary]) -> None:
     for summary in summaries:
         terminalreporter.write_line(summary.line())
         if verbose:
-            for line in summary.slowest(3):
+            for line in summary.slowest(SLOWEST_SHOWN):
                 terminalreporter.write_line(line)
