@@ -97,7 +97,7 @@ class Contender:
 
 
 WATCHDOG_OFF = "trio-groups (watchdog off)"
-PLAIN_IMPORTING_TRIO = "plain, modules import trio"
+PLAIN_IMPORTING_TRIO = "plain (modules import trio)"
 #: The watchdog's cost counts as nothing measurable up to this ratio (noise).
 WATCHDOG_NOISE = 1.03
 
