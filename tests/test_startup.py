@@ -99,11 +99,10 @@ START_UP_MODULES = [
     "pytest_trio_groups.plugin",
 ]
 
-#: pytest-trio imports trio when it loads; pytest-timeout and
-#: pytest-rerunfailures are active wherever they are installed, and the
-#: support for them is loaded with them (pytest-xdist's only where tests
-#: are distributed).
-ALONE = ("-p", "no:trio", "-p", "no:timeout", "-p", "no:rerunfailures")
+#: pytest-trio imports trio when it loads. pytest-timeout, pytest-rerunfailures
+#: and pytest-xdist stay active: the support for them is loaded only once a
+#: session has group members (pytest-xdist's where tests are distributed).
+ALONE = ("-p", "no:trio")
 
 
 def _modules(pytester: pytest.Pytester) -> list[str]:
@@ -139,6 +138,9 @@ def test_a_sync_session_imports_only_the_start_up_modules(pytester: pytest.Pytes
         "--trio-group-hazards=error",
         "-o",
         "trio_mode=false",
+        "--timeout=30",
+        "-o",
+        "faulthandler_timeout=30",
     )
     result.assert_outcomes(passed=2)
     assert _modules(pytester) == START_UP_MODULES
@@ -158,13 +160,15 @@ def test_a_group_member_imports_the_rest(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    result = pytester.runpytest_subprocess(*ALONE)
+    result = pytester.runpytest_subprocess(*ALONE, "--timeout=30")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*trio_group summary*", "trio_group 'g': 1 test (1 passed) in *"])
     assert {
         "pytest_trio_groups._grouping",
         "pytest_trio_groups._runner",
         "pytest_trio_groups._summary",
+        "pytest_trio_groups._plugins.timeout",
+        "pytest_trio_groups._plugins.rerunfailures",
     } <= set(_modules(pytester))
 
 

@@ -5,6 +5,12 @@ what registering options, ini keys and marks needs. The rest -- reading
 marks, grouping, the runner, trio -- is imported when a session has a test
 of this plugin's; until then each hook that runs for every test or fixture
 returns at its first check.
+
+Those imports name what they take from the module (``from ._x import y``,
+never ``from . import _x``): pytester's in-process runs forget the modules
+first imported in them but not the package's attributes, and only the
+first form imports a forgotten module anew rather than reusing the old one
+with its old stash keys.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from ._options import (
     read_settings,
 )
 from ._plugins import activate as activate_plugin_support
-from ._plugins import active_pytest_trio
+from ._plugins import activate_for_members, active_pytest_trio
 
 if TYPE_CHECKING:
     from ._runner import PhaseHooks
@@ -41,6 +47,8 @@ _PYTEST_TRIO_KEY: pytest.StashKey[object | None] = pytest.StashKey()
 #: Set once collection gave a test a group spec or a mark error: until then
 #: the per-test hooks have nothing to do.
 _OURS_KEY: pytest.StashKey[bool] = pytest.StashKey()
+#: Set once the support for other plugins that acts on members is loaded.
+_MEMBER_SUPPORT_KEY: pytest.StashKey[bool] = pytest.StashKey()
 _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
 _TRACE_WRITTEN_KEY: pytest.StashKey[str] = pytest.StashKey()
 #: Set once the support that watches group runs is loaded (at the first group).
@@ -73,9 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.trace is not None:
         # On a pytest-xdist controller too, which runs no group: it names
         # the workers' files.
-        from . import _trace
+        from ._trace import activate as activate_trace
 
-        _trace.activate(config, settings.trace)
+        activate_trace(config, settings.trace)
 
 
 def _trio_policy(config: pytest.Config) -> TrioPolicy:
@@ -99,19 +107,20 @@ def _trio_policy(config: pytest.Config) -> TrioPolicy:
 
 def _activate_run_support(config: pytest.Config) -> None:
     """What watches group runs: loaded when the session's first group runs, not before."""
-    from . import _blocked_loop, _hazards
+    from ._blocked_loop import activate as activate_blocked_loop_watch
+    from ._hazards import activate as activate_hazard_watch
 
     settings = config.stash[_SETTINGS_KEY]
     config.stash[_RUN_SUPPORT_KEY] = True
-    _blocked_loop.activate(config, settings.blocked_threshold)
-    _hazards.activate(config, settings.hazards)
+    activate_blocked_loop_watch(config, settings.blocked_threshold)
+    activate_hazard_watch(config, settings.hazards)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_RUN_SUPPORT_KEY, False):
-        from . import _blocked_loop
+        from ._blocked_loop import deactivate
 
-        _blocked_loop.deactivate(config)
+        deactivate(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -156,14 +165,18 @@ def pytest_collection_modifyitems(
     policy.automark(items)
     read_marks(items, settings.default_timeout, policy)
     order_items(items)
-    if not any(SPEC_KEY in item.stash or MARK_ERROR_KEY in item.stash for item in items):
+    grouped = any(SPEC_KEY in item.stash for item in items)
+    if not grouped and not any(MARK_ERROR_KEY in item.stash for item in items):
         return
     config.stash[_OURS_KEY] = True
-    if not hasattr(config, "workerinput") and any(SPEC_KEY in item.stash for item in items):
-        # Only a session that groups something records its durations.
-        from ._durations import record_durations
+    if grouped and _MEMBER_SUPPORT_KEY not in config.stash:
+        config.stash[_MEMBER_SUPPORT_KEY] = True
+        activate_for_members(config)
+        if not hasattr(config, "workerinput"):
+            # Only a session that groups something records its durations.
+            from ._durations import record_durations
 
-        record_durations(config)
+            record_durations(config)
 
 
 def pytest_report_collectionfinish(
@@ -213,11 +226,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if group is None:
         return None
     if group.done:
-        from . import _pytest_compat as compat
+        from ._pytest_compat import setup_state
 
         # Another plugin may have moved members apart after we ordered them:
         # leave pytest's stack as the next item expects it.
-        compat.setup_state(session).teardown_exact(nextitem)
+        setup_state(session).teardown_exact(nextitem)
         return True
     group.done = True
     # The runner, and trio with it, is imported only for a session that runs a group.
@@ -243,9 +256,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if session.config.stash[_SETTINGS_KEY].trace is None:
         return
-    from . import _trace
+    from ._trace import write_timeline
 
-    trace = _trace.write_timeline(session.config)
+    trace = write_timeline(session.config)
     if trace is not None:
         session.config.stash[_TRACE_WRITTEN_KEY] = trace
 
@@ -296,8 +309,8 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> obj
     member = CURRENT_MEMBER.get(None)
     if member is None and not _async_or_trio(fixturedef.func):
         return None
-    from . import _pytest_compat as compat
     from ._fixtures import is_async_fixture, refuse_outside_group
+    from ._pytest_compat import FIXTURE_SET_UP, default_fixture_setup
 
     if is_async_fixture(fixturedef):
         if member is None:
@@ -312,8 +325,8 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> obj
         elif beside_pytest_trio:
             # A member's trio fixtures run in its own task, inside the group's
             # trio run: pytest's own code, never pytest-trio's placeholder.
-            compat.default_fixture_setup(fixturedef, request)
-            return compat.FIXTURE_SET_UP
+            default_fixture_setup(fixturedef, request)
+            return FIXTURE_SET_UP
     return None
 
 

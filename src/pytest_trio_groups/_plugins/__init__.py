@@ -1,4 +1,7 @@
-"""Support for other pytest plugins: one module per plugin, imported only when it is active."""
+"""Support for other pytest plugins: one module per plugin, imported only when it is active.
+
+(Imported as ``from .x import y``: see ``plugin.py`` for why.)
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ def active_pytest_trio(config: pytest.Config) -> object | None:
     # ("trio" is its entry point's name.)
     if not config.pluginmanager.has_plugin("trio"):
         return None
-    from . import pytest_trio
+    from .pytest_trio import active_plugin
 
-    return pytest_trio.active_plugin(config)
+    return active_plugin(config)
 
 
 def _xdist_distributes(config: pytest.Config) -> bool:
@@ -25,25 +28,33 @@ def _xdist_distributes(config: pytest.Config) -> bool:
 
 
 def activate(config: pytest.Config) -> None:
-    """Load the support for each plugin active in this session."""
-    plugins = config.pluginmanager
+    """Load, at start-up, the support a session needs before it collects."""
     # pytest-xdist is active whenever it is installed: its support is needed
     # only where tests are distributed.
-    if plugins.has_plugin("xdist") and _xdist_distributes(config):
-        from . import xdist
+    if config.pluginmanager.has_plugin("xdist") and _xdist_distributes(config):
+        from .xdist import register
 
-        xdist.register(config)
+        register(config)
+
+
+def activate_for_members(config: pytest.Config) -> None:
+    """Load the support that acts on group members, once collection found some.
+
+    Before the first test runs: pytest-timeout arms its timer in a wrapper
+    around each test's protocol, which must already leave members alone.
+    """
+    plugins = config.pluginmanager
     if plugins.has_plugin("timeout"):
-        from . import timeout
+        from .timeout import activate as activate_timeout
 
-        timeout.activate(config)
+        activate_timeout(config)
     # pytest's faulthandler plugin is always active; its timer is set only
     # with faulthandler_timeout.
     if plugins.has_plugin("faulthandler") and config.getini("faulthandler_timeout"):
-        from . import faulthandler
+        from .faulthandler import activate as activate_faulthandler
 
-        faulthandler.activate(config)
+        activate_faulthandler(config)
     if plugins.has_plugin("rerunfailures"):
-        from . import rerunfailures
+        from .rerunfailures import activate as activate_rerunfailures
 
-        rerunfailures.activate(config)
+        activate_rerunfailures(config)
