@@ -217,3 +217,109 @@ def test_closest_mark_wins(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*Timeout: test exceeded 0.1s (trio_group 'module')"])
+
+
+def test_a_bad_module_mark_errors_each_test_it_marks(pytester: pytest.Pytester) -> None:
+    # One mark object, read for many tests: every one of them gets the error
+    # under its own name, and a closer mark still wins over it.
+    pytester.makepyfile(
+        test_shared="""
+        import pytest, trio
+
+        pytestmark = pytest.mark.trio_group("g", timeout=-1)
+
+        async def test_a():
+            raise AssertionError("must not run")
+
+        async def test_b():
+            raise AssertionError("must not run")
+
+        @pytest.mark.trio_group("own")
+        async def test_own():
+            await trio.sleep(0)
+
+        class TestClass:
+            pytestmark = pytest.mark.trio_group("class")
+
+            async def test_in_class(self):
+                await trio.sleep(0)
+        """
+    )
+    result = pytester.runpytest("-p", "no:trio", "-rE")
+    result.assert_outcomes(passed=2, errors=2)
+    message = "timeout must be a positive number of seconds, got -1"
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_a*",
+            f"invalid trio_group mark on test_shared.py::test_a: {message}",
+            "*ERROR at setup of test_b*",
+            f"invalid trio_group mark on test_shared.py::test_b: {message}",
+        ],
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*must not run*")
+
+
+def test_a_module_mark_shared_by_tests_with_different_clocks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_mark_clocks="""
+        import pytest, trio
+
+        pytestmark = pytest.mark.trio_group("g", timeout=5)
+
+        async def test_one():
+            await trio.sleep(0)
+
+        async def test_two():
+            await trio.sleep(0)
+
+        async def test_autojump(autojump_clock):
+            await trio.sleep(100)
+
+        async def test_mock(mock_clock):
+            await trio.sleep(0)
+
+        class TestAlone:
+            pytestmark = pytest.mark.trio_alone
+
+            async def test_alone(self):
+                await trio.sleep(0)
+        """
+    )
+    collected = pytester.runpytest("-p", "no:trio", "--collect-only")
+    collected.stdout.fnmatch_lines(
+        [
+            "trio_group 'g': 2 tests",
+            "trio_group 'g' [autojump_clock]: 1 test",
+            "test_mark_clocks.py::test_mock runs alone: it uses mock_clock (not with trio_group 'g')",
+        ],
+        consecutive=True,
+    )
+    result = pytester.runpytest("-p", "no:trio")
+    result.assert_outcomes(passed=5)
+
+
+def test_a_trio_mark_on_a_class_joins_its_tests_to_the_module_group(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_auto="""
+        import pytest, trio
+
+        class TestTrio:
+            pytestmark = pytest.mark.trio
+
+            async def test_x(self):
+                await trio.sleep(0)
+
+            async def test_y(self):
+                await trio.sleep(0)
+
+        def test_sync():
+            pass
+        """
+    )
+    args = ("-p", "no:trio", "-o", "trio_group_by=module")
+    collected = pytester.runpytest(*args, "--collect-only")
+    collected.stdout.fnmatch_lines(["trio_group 'test_auto.py' (trio_group_by = module): 2 tests"])
+    pytester.runpytest(*args).assert_outcomes(passed=3)

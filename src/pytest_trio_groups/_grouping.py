@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from ._options import TRIO_MARK
 from ._spec import (
     ALONE_MARK_NAME,
     MARK_NAME,
@@ -15,7 +16,6 @@ from ._spec import (
     MarkError,
     check_runnable,
     clock_of,
-    closest_mark,
     parse_alone_mark,
     parse_mark,
 )
@@ -63,9 +63,10 @@ def read_marks(
     items: Sequence[pytest.Item], default_timeout: float | None, policy: TrioPolicy
 ) -> None:
     """Store each group member's ``GroupSpec`` (or what is wrong with it) on the item."""
+    reader = _MarkReader(default_timeout, policy)
     for item in items:
         try:
-            spec = spec_of(item, default_timeout, policy)
+            spec = reader.spec_of(item)
         except MarkError as exc:
             where = item.nodeid if exc.mark is None else f"invalid {exc.mark} mark on {item.nodeid}"
             item.stash[MARK_ERROR_KEY] = f"{where}: {exc}"
@@ -74,41 +75,125 @@ def read_marks(
             item.stash[SPEC_KEY] = spec
 
 
-def spec_of(
-    item: pytest.Item, default_timeout: float | None, policy: TrioPolicy
-) -> GroupSpec | None:
-    """How ``item`` joins a group, or ``None`` when it is not run by this plugin.
+_NAMES = (MARK_NAME, ALONE_MARK_NAME)
 
-    A ``trio_group`` mark decides for itself. A trio test without one joins
-    the automatic group ``trio_group_by`` names, unless it is marked
-    ``trio_alone``; where it joins none, it runs on its own -- in a
-    ``trio.run`` of this plugin's, or pytest-trio's when that is active.
+
+class _MarkReader:
+    """Reads the marks of one collection's items, each mark and each parent node once.
+
+    Tests mostly get their mark from a module or class (``pytestmark``):
+    thousands of items share a few ``Mark`` objects and parents, and
+    members with the same spec share one ``GroupSpec``.
     """
-    mark = closest_mark(item)
-    if mark is not None and mark.name == MARK_NAME:
-        spec = parse_mark(mark, default_timeout)
-        check_runnable(item)
-    else:
-        alone = mark is not None
-        if alone:
-            assert mark is not None and mark.name == ALONE_MARK_NAME
-            parse_alone_mark(mark)
-        elif not policy.is_trio_test(item):
-            return None
-        if policy.pytest_trio is not None and (
-            alone or policy.group_by == "none" or not policy.can_group(item)
-        ):
-            if alone:
-                policy.pytest_trio.take(item)
-            return None
-        check_runnable(item, "trio")
-        policy.check_runner(item)
-        if alone or policy.group_by == "none":
-            spec = GroupSpec(None, default_timeout, origin="alone")
+
+    def __init__(self, default_timeout: float | None, policy: TrioPolicy) -> None:
+        self._default_timeout = default_timeout
+        self._policy = policy
+        #: The closest ``trio_group``/``trio_alone`` mark of each parent node
+        #: (on it or above it), and whether it or a node above has a ``trio`` mark.
+        self._closest: dict[object, pytest.Mark | None] = {}
+        self._trio_marked: dict[object, bool] = {}
+        #: What each ``trio_group`` mark parses to, by identity (a ``Mark``
+        #: holds a dict, so it has no hash): the spec, or the error's message.
+        self._parsed: dict[int, tuple[pytest.Mark, GroupSpec | None, str | None]] = {}
+        #: One ``GroupSpec`` per value.
+        self._specs: dict[GroupSpec, GroupSpec] = {}
+
+    def spec_of(self, item: pytest.Item) -> GroupSpec | None:
+        """How ``item`` joins a group, or ``None`` when it is not run by this plugin.
+
+        A ``trio_group`` mark decides for itself. A trio test without one joins
+        the automatic group ``trio_group_by`` names, unless it is marked
+        ``trio_alone``; where it joins none, it runs on its own -- in a
+        ``trio.run`` of this plugin's, or pytest-trio's when that is active.
+        """
+        policy = self._policy
+        mark = self._closest_mark(item)
+        if mark is not None and mark.name == MARK_NAME:
+            spec = self._parse(mark)
+            check_runnable(item)
+            clock = clock_of(item)
+            # The mark's own spec, shared by every test it marks.
+            return self._shared(dataclasses.replace(spec, clock=clock)) if clock else spec
         else:
-            spec = GroupSpec(policy.auto_group_name(item), default_timeout, origin=policy.group_by)
-    clock = clock_of(item)
-    return dataclasses.replace(spec, clock=clock) if clock else spec
+            alone = mark is not None
+            if alone:
+                assert mark is not None and mark.name == ALONE_MARK_NAME
+                parse_alone_mark(mark)
+            elif not self._is_trio_test(item):
+                return None
+            if policy.pytest_trio is not None and (
+                alone or policy.group_by == "none" or not policy.can_group(item)
+            ):
+                if alone:
+                    policy.pytest_trio.take(item)
+                return None
+            check_runnable(item, "trio")
+            policy.check_runner(item)
+            if alone or policy.group_by == "none":
+                spec = GroupSpec(None, self._default_timeout, origin="alone")
+            else:
+                name = policy.auto_group_name(item)
+                spec = GroupSpec(name, self._default_timeout, origin=policy.group_by)
+        clock = clock_of(item)
+        return self._shared(dataclasses.replace(spec, clock=clock) if clock else spec)
+
+    def _shared(self, spec: GroupSpec) -> GroupSpec:
+        return self._specs.setdefault(spec, spec)
+
+    def _closest_mark(self, item: pytest.Item) -> pytest.Mark | None:
+        # As ``item.iter_markers()`` finds it: the item's own marks, then
+        # each parent's, nearest first.
+        for mark in item.own_markers:
+            if getattr(mark, "name", None) in _NAMES:
+                return mark
+        return self._closest_above(item.parent)
+
+    def _closest_above(self, node: pytest.Collector | None) -> pytest.Mark | None:
+        if node is None:
+            return None
+        try:
+            return self._closest[node]
+        except KeyError:
+            pass
+        found = next(
+            (mark for mark in node.own_markers if getattr(mark, "name", None) in _NAMES), None
+        )
+        if found is None:
+            found = self._closest_above(node.parent)
+        self._closest[node] = found
+        return found
+
+    def _is_trio_test(self, item: pytest.Item) -> bool:
+        if any(getattr(mark, "name", None) == TRIO_MARK for mark in item.own_markers):
+            return True
+        return self._trio_above(item.parent)
+
+    def _trio_above(self, node: pytest.Collector | None) -> bool:
+        if node is None:
+            return False
+        marked = self._trio_marked.get(node)
+        if marked is None:
+            marked = any(
+                getattr(mark, "name", None) == TRIO_MARK for mark in node.own_markers
+            ) or self._trio_above(node.parent)
+            self._trio_marked[node] = marked
+        return marked
+
+    def _parse(self, mark: pytest.Mark) -> GroupSpec:
+        parsed = self._parsed.get(id(mark))
+        if parsed is None:
+            try:
+                spec: GroupSpec | None = parse_mark(mark, self._default_timeout)
+                error = None
+            except MarkError as exc:
+                spec, error = None, str(exc)
+            # (The mark is kept with its answer, so that its id stays its own.)
+            parsed = self._parsed[id(mark)] = (mark, spec, error)
+        _, spec, error = parsed
+        if spec is None:
+            raise MarkError(error or "")
+        return spec
 
 
 def _group_key(item: pytest.Item, spec: GroupSpec) -> object:
@@ -127,16 +212,17 @@ def order_items(items: list[pytest.Item]) -> None:
     then runs as one block, and the item after the block is the one pytest
     sets up next.
     """
+    # (``in`` first: ``Stash.get`` raises and catches a KeyError for every
+    # test outside a group.)
     blocks: dict[object, list[pytest.Item]] = {}
-    order: list[object] = []
     for item in items:
-        spec = item.stash.get(SPEC_KEY, None)
-        key: object = _group_key(item, spec) if spec is not None else item
-        if key not in blocks:
-            blocks[key] = []
-            order.append(key)
-        blocks[key].append(item)
-    items[:] = [item for key in order for item in blocks[key]]
+        stash = item.stash
+        key: object = _group_key(item, stash[SPEC_KEY]) if SPEC_KEY in stash else item
+        block = blocks.get(key)
+        if block is None:
+            block = blocks[key] = []
+        block.append(item)
+    items[:] = [item for block in blocks.values() for item in block]
 
 
 class GroupIndex:
@@ -150,9 +236,9 @@ class GroupIndex:
         self._groups: dict[pytest.Item, Group] = {}
         by_key: dict[object, Group] = {}
         for item in self._items:
-            spec = item.stash.get(SPEC_KEY, None)
-            if spec is None:
+            if SPEC_KEY not in item.stash:
                 continue
+            spec = item.stash[SPEC_KEY]
             assert isinstance(item, pytest.Function)
             natural = _group_key(item, spec)
             key = item if split else natural

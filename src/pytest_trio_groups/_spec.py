@@ -6,6 +6,7 @@ import decimal
 import inspect
 import math
 import numbers
+import types
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -83,14 +84,6 @@ def _describe(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:40]}...{text[-10:]} ({len(text)} characters)"
 
 
-def closest_mark(item: pytest.Item) -> pytest.Mark | None:
-    """The closest ``trio_group`` or ``trio_alone`` mark of ``item``, if any."""
-    for mark in item.iter_markers():
-        if mark.name in (MARK_NAME, ALONE_MARK_NAME):
-            return mark
-    return None
-
-
 def parse_alone_mark(mark: pytest.Mark) -> None:
     """Check a ``trio_alone`` mark, which takes no arguments."""
     if mark.args or mark.kwargs:
@@ -103,6 +96,8 @@ def clock_of(item: pytest.Item) -> str | None:
     Raises ``MarkError`` when it uses both: one ``trio.run`` has one clock.
     """
     names = getattr(item, "fixturenames", ())
+    if "autojump_clock" not in names and "mock_clock" not in names:
+        return None
     used = [name for name in CLOCK_FIXTURES if name in names]
     if len(used) > 1:
         raise MarkError(
@@ -135,8 +130,9 @@ def parse_mark(mark: pytest.Mark, default_timeout: float | None) -> GroupSpec:
 
 def test_function(item: pytest.Function) -> object:
     """The function a test runs: for a Hypothesis ``@given`` test, the one it wraps."""
-    hypothesis = getattr(item.obj, "hypothesis", None)
-    return getattr(hypothesis, "inner_test", item.obj)
+    obj = item.obj
+    hypothesis = getattr(obj, "hypothesis", None)
+    return obj if hypothesis is None else getattr(hypothesis, "inner_test", obj)
 
 
 def check_runnable(item: pytest.Item, what: str = "trio_group") -> None:
@@ -147,6 +143,10 @@ def check_runnable(item: pytest.Item, what: str = "trio_group") -> None:
     if not isinstance(item, pytest.Function):
         raise MarkError(f"only test functions can be {what} tests, not {type(item).__name__}", what)
     func = test_function(item)
+    # (An ``async def`` function answers at once; the rest -- partials,
+    # marked callables, the refusals -- go through ``inspect``.)
+    if type(func) is types.FunctionType and func.__code__.co_flags & inspect.CO_COROUTINE:
+        return
     if inspect.iscoroutinefunction(func):
         return
     if inspect.isasyncgenfunction(func):

@@ -41,10 +41,6 @@ class TrioPolicy:
             ):
                 item.add_marker(pytest.mark.trio)
 
-    @staticmethod
-    def is_trio_test(item: pytest.Item) -> bool:
-        return item.get_closest_marker(TRIO_MARK) is not None
-
     def can_group(self, item: pytest.Item) -> bool:
         """Whether a trio test can join an automatic group beside pytest-trio.
 
