@@ -596,8 +596,8 @@ class MemberRun:
             item.add_report_section(when, "stderr", err)
         self.logs.end(when)
         # (outcome's classes are ABCs: an exact type check is the cheap one.)
-        failed = type(result) is outcome.Error
-        interrupt = self._interrupt_in(result, when) if failed else None
+        error = result.error if type(result) is outcome.Error else None
+        interrupt = None if error is None else self._interrupt_in(error, when)
         if when == "teardown" and self._teardown_cut:
             return
         if interrupt is not None:
@@ -606,19 +606,17 @@ class MemberRun:
             self.run_.stop(f"{type(interrupt).__name__} in {self.item.nodeid}")
             return
         if not self.interrupted:
-            if failed:
-                result = outcome.Error(hide_plugin_frames(result.error))  # type: ignore[attr-defined]
+            if error is not None:
+                result = outcome.Error(hide_plugin_frames(error))
             self.result.record(clock, result)
 
-    def _interrupt_in(self, result: outcome.Outcome[object], when: Phase) -> BaseException | None:
-        """The ``KeyboardInterrupt`` or ``pytest.exit`` that ``result`` holds, if any.
+    def _interrupt_in(self, error: BaseException, when: Phase) -> BaseException | None:
+        """The ``KeyboardInterrupt`` or ``pytest.exit`` that a phase's ``error`` is or holds.
 
         Teardown errors are gathered into a group by this plugin: an
         interrupt among them still stops the session.
         """
-        if not isinstance(result, outcome.Error):
-            return None
-        candidates = walk(result.error) if when == "teardown" else iter((result.error,))
+        candidates = walk(error) if when == "teardown" else iter((error,))
         return next((exc for exc in candidates if isinstance(exc, self.run_.reraise)), None)
 
     def _cancellation_error(self) -> BaseException:
