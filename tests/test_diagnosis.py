@@ -156,7 +156,7 @@ def test_remembering_needs_the_cache(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         [
             "ERROR: --trio-group-remember-alone and --trio-group-forget-alone need pytest's "
-            "cache (the cacheprovider plugin is disabled)"
+            "cache (the cacheprovider plugin is disabled) or --trio-group-alone-file"
         ]
     )
 
@@ -193,4 +193,171 @@ def test_rerun_alone_after_reruns_in_the_group(pytester: pytest.Pytester) -> Non
             "*::test_b_needs_it_alone failed in trio_group 'g' and passed when run again on its "
             "own after the group: it fails only when run concurrently.",
         ]
+    )
+
+
+# test_e's fixture fails at teardown only when test_f still runs; alone it passes.
+TEARDOWN_ONLY = """
+    RUNNING = []
+    E_TORN_DOWN = {"yes": False}
+
+    @pytest.fixture
+    async def nobody_else_at_teardown(request):
+        RUNNING.append(request.node.name)
+        yield
+        RUNNING.remove(request.node.name)
+        E_TORN_DOWN["yes"] = True
+        assert not RUNNING, f"still running: {RUNNING}"
+
+    @pytest.mark.trio_group("g")
+    async def test_e_fails_only_at_teardown(nobody_else_at_teardown):
+        await trio.sleep(0)
+
+    @pytest.mark.trio_group("g")
+    async def test_f_outlives_e():
+        RUNNING.append("test_f_outlives_e")
+        for _ in range(50):
+            if E_TORN_DOWN["yes"]:
+                break
+            await trio.sleep(0)
+        RUNNING.remove("test_f_outlives_e")
+"""
+
+
+def test_pass_alone_reports_concurrency_failures_as_passed_with_a_warning(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(RESOURCE.replace("WAIT_FOR_C", "True") + TEARDOWN_ONLY)
+    result = pytester.runpytest("-v", "-rA", "--trio-group-pass-alone")
+    result.assert_outcomes(passed=4, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_b_needs_it_alone PASSED*",
+            "*::test_e_fails_only_at_teardown PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*warnings summary*",
+            "*::test_b_needs_it_alone",
+            "*test_pass_alone_*.py:*: PytestWarning: *::test_b_needs_it_alone failed at call in trio_group 'g' "
+            "(AssertionError: the resource is busy*) and passed when run again on its own: "
+            "reported as passed (--trio-group-pass-alone). It ran at the same time as: "
+            "*::test_a_holds_the_resource*",
+            "*::test_e_fails_only_at_teardown",
+            "*PytestWarning: *::test_e_fails_only_at_teardown failed at teardown in "
+            "trio_group 'g' (AssertionError: still running: *test_f_outlives_e*) and "
+            "passed when run again on its own*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= trio_group: failed only when run concurrently =*",
+            "*::test_b_needs_it_alone (trio_group 'g') passed on its own; it overlapped with: *",
+            "*::test_e_fails_only_at_teardown (trio_group 'g') passed on its own; it "
+            "overlapped with: *::test_f_outlives_e*",
+            "2 tests passed only on their own: reported as passed (--trio-group-pass-alone)",
+            "--trio-group-remember-alone remembers them (with --trio-group-alone-file, in a "
+            "file to commit)",
+            "or mark each @pytest.mark.trio_alone to run it on its own for good",
+            "*= trio_group summary =*",
+            "trio_group 'g': 4 tests (4 passed)*",
+        ]
+    )
+    # Each test is reported once.
+    lines = result.stdout.lines
+    assert sum("::test_e_fails_only_at_teardown PASSED" in line for line in lines) == 1
+    assert not any("ERROR" in line or "FAILED" in line for line in lines)
+
+    # Without the setting the outcome stays what it was in the group.
+    plain = pytester.runpytest("--trio-group-rerun-alone")
+    # (test_e passed its call and errors at teardown, as in plain pytest.)
+    plain.assert_outcomes(passed=3, failed=1, errors=1)
+    plain.stdout.fnmatch_lines(
+        [
+            "*::test_e_fails_only_at_teardown failed in trio_group 'g' and passed when run "
+            "again on its own after the group: it fails only when run concurrently.",
+        ]
+    )
+
+
+def test_pass_alone_from_the_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_group_pass_alone = true\n")
+    pytester.makepyfile(RESOURCE.replace("WAIT_FOR_C", "True"))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["1 test passed only on its own: reported as passed (--trio-group-pass-alone)"]
+    )
+
+
+def test_the_alone_file_is_written_once_and_read_by_every_run_without_a_cache(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\ntrio_group_alone_file = ci/trio-alone.txt\n")
+    pytester.makepyfile(RESOURCE.replace("WAIT_FOR_C", "True"))
+    first = pytester.runpytest("-p", "no:cacheprovider", "--trio-group-remember-alone")
+    first.assert_outcomes(passed=1, failed=1)
+    alone_file = pytester.path / "ci" / "trio-alone.txt"
+    first.stdout.fnmatch_lines(
+        [f"remembered in {alone_file}: every later run runs these on their own*"]
+    )
+    lines = alone_file.read_text().splitlines()
+    assert [line for line in lines if not line.startswith("#")] == [
+        "test_the_alone_file_is_written_once_and_read_by_every_run_without_a_cache.py"
+        "::test_b_needs_it_alone"
+    ]
+
+    # A fresh machine: no cache, no option, only the committed file.
+    second = pytester.runpytest("-p", "no:cacheprovider")
+    second.assert_outcomes(passed=2)
+    second.stdout.fnmatch_lines(
+        [
+            "trio_group: 1 test runs on its own, outside its group: it failed only when run "
+            f"concurrently before (listed in {alone_file}; --trio-group-forget-alone to group "
+            "it again)",
+        ]
+    )
+
+    forgot = pytester.runpytest("-p", "no:cacheprovider", "--trio-group-forget-alone")
+    forgot.assert_outcomes(passed=1, failed=1)
+    assert [line for line in alone_file.read_text().splitlines() if not line.startswith("#")] == []
+
+
+def test_remember_alone_under_xdist_keeps_what_every_worker_found(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeini("[pytest]\ntrio_group_alone_file = trio-alone.txt\n")
+    # One group per module, so that each worker gets one.
+    for name in ("first", "second"):
+        pytester.makepyfile(
+            **{f"test_{name}": RESOURCE.replace("WAIT_FOR_C", "True").replace('"g"', f'"{name}"')}
+        )
+    first = pytester.runpytest("-n", "2", "--trio-group-remember-alone", "-v")
+    first.assert_outcomes(passed=2, failed=2)
+    workers = {
+        line.split("]")[0]
+        for line in first.stdout.lines
+        if "test_b_needs_it_alone" in line and line.startswith("[gw")
+    }
+    assert workers == {"[gw0", "[gw1"}
+    first.stdout.fnmatch_lines(
+        [
+            "*= trio_group: failed only when run concurrently =*",
+            "test_*.py::test_b_needs_it_alone (trio_group '*') passed on its own;*",
+            "test_*.py::test_b_needs_it_alone (trio_group '*') passed on its own;*",
+            "remembered in *trio-alone.txt: every later run runs these on their own*",
+        ]
+    )
+    remembered = (pytester.path / "trio-alone.txt").read_text().splitlines()
+    assert [line for line in remembered if not line.startswith("#")] == [
+        "test_first.py::test_b_needs_it_alone",
+        "test_second.py::test_b_needs_it_alone",
+    ]
+
+    second = pytester.runpytest("-n", "2")
+    second.assert_outcomes(passed=4)
+    second.stdout.fnmatch_lines(
+        ["trio_group: 2 tests run on their own, outside their groups: they failed only*"]
     )

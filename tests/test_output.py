@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import TrioEnv
+
 INTERLEAVED = """
 import pytest, trio
 
@@ -272,6 +274,49 @@ def test_capfd_is_a_clear_error_in_a_group(pytester: pytest.Pytester) -> None:
         ]
     )
     result.stdout.fnmatch_lines(["capfdbinary cannot be used in a trio_group test*"])
+
+
+def test_capfd_tests_leave_automatic_groups_and_capture_their_descriptors(
+    pytester: pytest.Pytester, trio_env: TrioEnv
+) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\ntrio_group_by = module\n")
+    pytester.makepyfile(
+        """
+        import os, subprocess, sys
+        import trio
+
+        RUNNING = []
+
+        async def test_sibling():
+            RUNNING.append("sibling")
+            await trio.sleep(0.05)
+            RUNNING.remove("sibling")
+
+        async def test_subprocess_output(capfd):
+            assert RUNNING == []
+            subprocess.run([sys.executable, "-c", "print('from the child')"], check=True)
+            os.write(2, b"raw fd 2\\n")
+            print("from the test")
+            await trio.sleep(0)
+            out, err = capfd.readouterr()
+            assert out == "from the child\\nfrom the test\\n"
+            assert err == "raw fd 2\\n"
+
+        async def test_binary(capfdbinary):
+            assert RUNNING == []
+            os.write(1, b"bytes")
+            assert capfdbinary.readouterr().out == b"bytes"
+        """
+    )
+    result = pytester.runpytest(*trio_env.args, "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    name = "test_capfd_tests_leave_automatic_groups_and_capture_their_descriptors.py"
+    result.stdout.fnmatch_lines(
+        [
+            f"{name}::test_subprocess_output runs alone: it uses capfd (not with trio_group '{name}')",
+            f"{name}::test_binary runs alone: it uses capfdbinary (not with trio_group '{name}')",
+        ]
+    )
 
 
 def test_live_log_lines_name_their_test(pytester: pytest.Pytester) -> None:

@@ -19,8 +19,9 @@ B_PATCHED = trio.Event()
 A_DONE = trio.Event()
 
 @pytest.fixture
-def a_done():
-    # Set up before monkeypatch and mocker, so torn down after their undos.
+async def a_done():
+    # Set up before monkeypatch and mocker, so torn down after their undos;
+    # async, so that it runs in the group's trio run (sync fixtures see none).
     yield
     A_DONE.set()
 """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import TrioEnv
+
 
 def test_function_fixtures_are_per_test_across_20_concurrent_tests(
     pytester: pytest.Pytester,
@@ -475,3 +477,66 @@ def test_a_members_fixture_values_go_once_it_is_reported(pytester: pytest.Pytest
         """
     )
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+SYNC_FIXTURES_THAT_RUN_THEIR_OWN_LOOPS = """
+import asyncio, sniffio, pytest, trio
+
+def no_trio_here():
+    with pytest.raises(RuntimeError):
+        trio.lowlevel.current_task()
+    with pytest.raises(sniffio.AsyncLibraryNotFoundError):
+        sniffio.current_async_library()
+
+async def answer():
+    await trio.sleep(0)
+    return 42
+
+@pytest.fixture(scope="session")
+def session_trio_run():
+    no_trio_here()
+    value = trio.run(answer)
+    yield value
+    no_trio_here()
+    assert trio.run(answer) == 42
+
+@pytest.fixture(scope="module")
+def module_asyncio_loop():
+    no_trio_here()
+    loop = asyncio.new_event_loop()
+    yield loop.run_until_complete(asyncio.sleep(0, result="asyncio"))
+    assert loop.run_until_complete(asyncio.sleep(0, result="again")) == "again"
+    loop.close()
+
+@pytest.fixture
+def per_test(session_trio_run):
+    no_trio_here()
+    yield trio.run(answer) + session_trio_run
+    assert trio.run(answer) == 42
+
+async def test_a(session_trio_run, module_asyncio_loop, per_test):
+    assert sniffio.current_async_library() == "trio"
+    assert (session_trio_run, module_asyncio_loop, per_test) == (42, "asyncio", 84)
+    await trio.sleep(0.01)
+
+async def test_b(session_trio_run, module_asyncio_loop, per_test):
+    await trio.sleep(0.01)
+    assert trio.lowlevel.current_task().name.endswith("test_b")
+"""
+
+
+def test_sync_fixtures_of_members_see_no_trio_run(
+    pytester: pytest.Pytester, trio_env: TrioEnv
+) -> None:
+    # As under pytest-trio: a sync fixture of any scope may call trio.run()
+    # or run an asyncio loop, in setup and teardown, with warnings as errors
+    # (a second trio.run finding the group's signal wakeup fd would warn).
+    pytester.makeini("[pytest]\ntrio_mode = true\ntrio_group_by = module\nfilterwarnings = error\n")
+    pytester.makepyfile(SYNC_FIXTURES_THAT_RUN_THEIR_OWN_LOOPS)
+    result = pytester.runpytest(*trio_env.args, "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*trio_group 'test_sync_fixtures_of_members_see_no_trio_run.py' (trio_group_by = module): 2 tests"
+        ]
+    )

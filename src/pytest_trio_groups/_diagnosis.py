@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator
+import traceback
+from collections.abc import Generator, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import _pytest_compat as compat
 from ._grouping import SPEC_KEY
+from ._notices import attribute
 from ._observers import OBSERVERS_KEY, RunObserver
-from ._options import FORGET_ALONE, REMEMBER_ALONE
+from ._options import ALONE_FILE, FORGET_ALONE, PASS_ALONE, REMEMBER_ALONE
 from ._pytest_compat import Phase
 
 if TYPE_CHECKING:
@@ -20,37 +23,103 @@ if TYPE_CHECKING:
 #: The node ids that failed only when run concurrently, in pytest's cache.
 CACHE_KEY = "trio_groups/run_alone"
 SECTION = "trio_group: failed only when run concurrently"
+#: ``workeroutput`` key: what a pytest-xdist worker found, for the controller.
+WORKER_OUTPUT = "trio_group_found_alone"
+_FILE_HEADER = (
+    "# Tests that failed only when run concurrently with their group: pytest-trio-groups\n"
+    "# runs each of them on its own. Written by --trio-group-remember-alone; one node id\n"
+    "# a line; commit this file so that every machine runs them alone.\n"
+)
 
 
 @dataclasses.dataclass
-class _Found:
+class Found:
+    """A member that failed in its group and passed when run again on its own."""
+
     nodeid: str
     group: str
     overlapped: list[str]
 
 
-class Diagnosis:
-    """The pytest plugin: options, the cache of tests to run alone, the summary section."""
+class _Memory:
+    """Where the tests to run alone are kept: a file the user commits, or pytest's cache."""
 
     def __init__(self, config: pytest.Config) -> None:
-        self.remember = bool(config.getoption("trio_group_remember_alone"))
-        self.rerun_alone = self.remember or bool(config.getoption("trio_group_rerun_alone"))
+        raw = config.getoption("trio_group_alone_file")
+        base = Path.cwd()
+        if raw is None:
+            raw = config.getini("trio_group_alone_file") or None
+            base = config.inipath.parent if config.inipath else config.rootpath
+        self.path: Path | None = None if raw is None else base / str(raw).strip()
         # None under -p no:cacheprovider.
         self._cache: pytest.Cache | None = getattr(config, "cache", None)
-        if (self.remember or config.getoption("trio_group_forget_alone")) and self._cache is None:
+
+    @property
+    def available(self) -> bool:
+        return self.path is not None or self._cache is not None
+
+    def read(self) -> set[str]:
+        if self.path is not None:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return set()
+            except OSError as exc:
+                raise pytest.UsageError(f"{ALONE_FILE}: cannot read {self.path}: {exc}") from None
+            lines = (line.strip() for line in text.splitlines())
+            return {line for line in lines if line and not line.startswith("#")}
+        if self._cache is not None:
+            return set(self._cache.get(CACHE_KEY, []))
+        return set()
+
+    def write(self, nodeids: Iterable[str]) -> None:
+        ordered = sorted(set(nodeids))
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(
+                _FILE_HEADER + "".join(f"{nodeid}\n" for nodeid in ordered), encoding="utf-8"
+            )
+        elif self._cache is not None:
+            self._cache.set(CACHE_KEY, ordered)
+
+
+class Diagnosis:
+    """The pytest plugin: options, the tests to run alone, the summary section.
+
+    Under pytest-xdist each worker runs its groups' reruns; the controller
+    gathers what they found (``merge``), prints the notices and writes the
+    memory once.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        self.on_worker = hasattr(config, "workerinput")
+        pass_alone = config.getoption("trio_group_pass_alone")
+        if pass_alone is None:
+            pass_alone = config.getini("trio_group_pass_alone")
+        #: Report a member that passes on its own as passed.
+        self.pass_alone = bool(pass_alone)
+        self.remember = bool(config.getoption("trio_group_remember_alone"))
+        self.rerun_alone = (
+            self.remember or self.pass_alone or bool(config.getoption("trio_group_rerun_alone"))
+        )
+        self.memory = _Memory(config)
+        forget = bool(config.getoption("trio_group_forget_alone"))
+        if (self.remember or forget) and not self.memory.available:
             raise pytest.UsageError(
                 f"{REMEMBER_ALONE} and {FORGET_ALONE} need pytest's cache "
-                "(the cacheprovider plugin is disabled)"
+                f"(the cacheprovider plugin is disabled) or {ALONE_FILE}"
             )
         self.remembered: set[str] = set()
-        if config.getoption("trio_group_forget_alone"):
-            assert self._cache is not None
-            self._cache.set(CACHE_KEY, [])
-        elif self.remember:
-            assert self._cache is not None
-            self.remembered = set(self._cache.get(CACHE_KEY, []))
-        #: Members that failed in their group and passed alone, in this run.
-        self.found: list[_Found] = []
+        if forget:
+            if not self.on_worker:
+                self.memory.write([])
+        elif self.remember or self.memory.path is not None:
+            # A file is read by every run; the cache by runs that remember.
+            self.remembered = self.memory.read()
+        #: Members that failed in their group and passed alone, in this run
+        #: (on a controller: on every worker).
+        self.found: list[Found] = []
         self._alone_now = 0
 
     @pytest.hookimpl(wrapper=True)
@@ -66,7 +135,19 @@ class Diagnosis:
                 self._alone_now += 1
 
     def pytest_report_collectionfinish(self) -> list[str]:
-        count = self._alone_now
+        return self._alone_notice(self._alone_now)
+
+    def collected_on_worker(self, nodeids: Iterable[str]) -> None:
+        """On an xdist controller: the notice, from the first worker's collection."""
+        if self._alone_now:
+            return
+        self._alone_now = len(self.remembered.intersection(nodeids))
+        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for line in self._alone_notice(self._alone_now):
+                reporter.write_line(line)
+
+    def _alone_notice(self, count: int) -> list[str]:
         if not count:
             return []
         if count == 1:
@@ -75,7 +156,18 @@ class Diagnosis:
         else:
             what = f"{count} tests run on their own, outside their groups: they failed"
             again = "group them again"
-        return [f"trio_group: {what} only when run concurrently before ({FORGET_ALONE} to {again})"]
+        listed = "" if self.memory.path is None else f"listed in {self.memory.path}; "
+        return [
+            f"trio_group: {what} only when run concurrently before "
+            f"({listed}{FORGET_ALONE} to {again})"
+        ]
+
+    def merge(self, data: Iterable[dict[str, Any]]) -> None:
+        """On an xdist controller: what one worker found."""
+        self.found.extend(Found(**entry) for entry in data)
+
+    def worker_output(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(found) for found in self.found]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.found:
@@ -86,20 +178,39 @@ class Diagnosis:
                 f"{found.nodeid} ({found.group}) passed on its own; "
                 f"it overlapped with: {', '.join(found.overlapped)}"
             )
-        if self.remember:
+        count = len(self.found)
+        if self.pass_alone:
+            what = (
+                "1 test passed only on its own"
+                if count == 1
+                else (f"{count} tests passed only on their own")
+            )
+            terminalreporter.write_line(f"{what}: reported as passed ({PASS_ALONE})")
+        if self.remember and self.memory.path is None:
             terminalreporter.write_line(
                 f"remembered: later runs with {REMEMBER_ALONE} run these on their own "
                 f"({FORGET_ALONE} to forget them)"
             )
+        elif self.remember:
+            terminalreporter.write_line(
+                f"remembered in {self.memory.path}: every later run runs these on their own "
+                f"({FORGET_ALONE} to forget them)"
+            )
+        else:
+            terminalreporter.write_line(
+                f"{REMEMBER_ALONE} remembers them (with {ALONE_FILE}, in a file to commit)"
+            )
+        terminalreporter.write_line(
+            "or mark each @pytest.mark.trio_alone to run it on its own for good"
+        )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.remember and self.found and self._cache is not None:
-            nodeids = self.remembered | {found.nodeid for found in self.found}
-            self._cache.set(CACHE_KEY, sorted(nodeids))
+        if self.remember and self.found and not self.on_worker:
+            self.memory.write(self.remembered | {found.nodeid for found in self.found})
 
 
-def _failed_before_teardown(member: MemberRun) -> bool:
-    return any(report.failed for report in member.result.report_list if report.when != "teardown")
+def _failed(member: MemberRun) -> bool:
+    return any(report.failed for report in member.result.report_list)
 
 
 class AloneReruns(RunObserver):
@@ -132,21 +243,28 @@ class AloneReruns(RunObserver):
             self._running.remove(member)
 
     def phase_started(self, member: MemberRun, when: Phase) -> None:
-        # Its module and class stay set up for the run alone.
-        if (
-            when == "teardown"
-            and not member.alone
-            and self._overlapped.get(member.item)
-            and _failed_before_teardown(member)
-        ):
+        # Its module and class stay set up for a run alone, which a failure
+        # in this teardown calls for as much as one before it.
+        if when == "teardown" and not member.alone and self._overlapped.get(member.item):
             self._held.add(member.item)
             member.run_.state.hold(member.item)
 
     def hold_reports(self, member: MemberRun) -> bool:
-        return member.item in self._held
+        item = member.item
+        if item not in self._held:
+            return False
+        if _failed(member):
+            return True
+        self._held.discard(item)
+        member.run_.state.release(item)
+        return False
 
     async def after_members(self, run: GroupRun, held: list[MemberRun]) -> None:
-        for member in held:
+        if any(member.item in self._held for member in held):
+            # A run alone sees what it would see alone: nothing the group's
+            # patches left behind.
+            run.patches.restore(report_to=run.group.members[0])
+        for position, member in enumerate(held):
             item = member.item
             if item not in self._held or run.stop_reason is not None:
                 continue
@@ -157,7 +275,13 @@ class AloneReruns(RunObserver):
             passed = any(r.when == "call" for r in reports) and all(r.passed for r in reports)
             overlapped = [other.nodeid for other in self._overlapped.get(item, {})]
             if passed:
-                self._diagnosis.found.append(_Found(item.nodeid, run.group.label, overlapped))
+                self._diagnosis.found.append(Found(item.nodeid, run.group.label, overlapped))
+                if self._diagnosis.pass_alone:
+                    # Published in place of the attempt in the group: the same test.
+                    alone.attempt = member.attempt
+                    held[position] = alone
+                    _warn_passed_alone(alone, run.group.label, member, overlapped)
+                    continue
                 text = (
                     f"{item.nodeid} failed in {run.group.label} and passed when run again on "
                     "its own after the group: it fails only when run concurrently.\n"
@@ -172,6 +296,22 @@ class AloneReruns(RunObserver):
                 if report.failed:
                     report.sections.append((title, text))
                     break
+
+
+def _warn_passed_alone(
+    alone: MemberRun, label: str, in_group: MemberRun, overlapped: list[str]
+) -> None:
+    failure = next(report for report in in_group.result.report_list if report.failed)
+    crash = getattr(failure.longrepr, "reprcrash", None)
+    lines = (crash.message if crash is not None else failure.longreprtext).strip().splitlines()
+    first_line = lines[0] if lines else "no message"
+    message = pytest.PytestWarning(
+        f"{alone.item.nodeid} failed at {failure.when} in {label} ({first_line}) and passed "
+        f"when run again on its own: reported as passed ({PASS_ALONE}). It ran at the same "
+        f"time as: {', '.join(overlapped)}"
+    )
+    path, line, name = alone.item.reportinfo()
+    attribute(alone, message, traceback.FrameSummary(str(path), (line or 0) + 1, name))
 
 
 def activate(config: pytest.Config) -> None:

@@ -16,6 +16,7 @@ from ._spec import (
     MarkError,
     check_runnable,
     clock_of,
+    fd_capture_of,
     parse_alone_mark,
     parse_mark,
 )
@@ -134,7 +135,14 @@ class _MarkReader:
                 spec = GroupSpec(None, self._default_timeout, origin="alone")
             else:
                 name = policy.auto_group_name(item)
-                spec = GroupSpec(name, self._default_timeout, origin=policy.group_by)
+                # A test that captures the file descriptors cannot share them:
+                # it leaves its automatic group and runs on its own.
+                spec = GroupSpec(
+                    name,
+                    self._default_timeout,
+                    origin=policy.group_by,
+                    alone_for=fd_capture_of(item),
+                )
         clock = clock_of(item)
         return self._shared(dataclasses.replace(spec, clock=clock) if clock else spec)
 
@@ -200,7 +208,7 @@ def _group_key(item: pytest.Item, spec: GroupSpec) -> object:
     # One trio.run has one clock: members with different clocks cannot run
     # together, and a test that moves a mock clock by hand would move its
     # siblings' time too, so it runs alone.
-    if spec.name is None or spec.clock == "mock_clock":
+    if spec.name is None or spec.clock == "mock_clock" or spec.alone_for is not None:
         return item
     return (spec.origin == "mark", spec.name, spec.clock)
 
@@ -304,9 +312,10 @@ def describe_groups(index: GroupIndex, verbosity: int) -> list[str]:
     for group in index.groups():
         if group.name is None:
             spec = group.members[0].stash[SPEC_KEY]
-            if spec.clock == "mock_clock" and spec.name is not None:
+            reason = spec.alone_for or (spec.clock if spec.clock == "mock_clock" else None)
+            if reason is not None and spec.name is not None:
                 lines.append(
-                    f"{group.members[0].nodeid} runs alone: it uses mock_clock "
+                    f"{group.members[0].nodeid} runs alone: it uses {reason} "
                     f"(not with trio_group {spec.name!r})"
                 )
             continue

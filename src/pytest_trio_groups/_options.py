@@ -38,11 +38,17 @@ TRIO_MARKER_HELP = (
 RERUN_ALONE = "--trio-group-rerun-alone"
 REMEMBER_ALONE = "--trio-group-remember-alone"
 FORGET_ALONE = "--trio-group-forget-alone"
+PASS_ALONE = "--trio-group-pass-alone"
+ALONE_FILE = "--trio-group-alone-file"
 _DIAGNOSIS_DESTS = (
     "trio_group_rerun_alone",
     "trio_group_remember_alone",
     "trio_group_forget_alone",
+    "trio_group_pass_alone",
+    "trio_group_alone_file",
 )
+#: Ini keys that turn the diagnosis on as the options of the same name do.
+_DIAGNOSIS_INI = ("trio_group_pass_alone", "trio_group_alone_file")
 
 
 class Settings:
@@ -204,6 +210,7 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
     )
     parser.addini("trio_group_hazards", "Default for --trio-group-hazards.", default=None)
+    add_diagnosis_ini(parser)
 
 
 def _add_diagnosis_options(group: pytest.OptionGroup) -> None:
@@ -235,11 +242,51 @@ def _add_diagnosis_options(group: pytest.OptionGroup) -> None:
         default=False,
         help=f"Forget the tests {REMEMBER_ALONE} remembered: they run in their groups again.",
     )
+    group.addoption(
+        PASS_ALONE,
+        dest="trio_group_pass_alone",
+        action="store_true",
+        default=None,
+        help=(
+            f"Like {RERUN_ALONE}, and report a test that failed in its group (in setup, call "
+            "or teardown) and passed on its own as passed, with a warning naming the tests "
+            "it overlapped with (default: ini trio_group_pass_alone)."
+        ),
+    )
+    group.addoption(
+        ALONE_FILE,
+        dest="trio_group_alone_file",
+        metavar="FILE",
+        default=None,
+        help=(
+            "A file of node ids, one per line, that run on their own outside their groups; "
+            f"{REMEMBER_ALONE} writes the tests that passed only on their own there instead "
+            "of pytest's cache. Commit it, and every machine runs them alone "
+            "(default: ini trio_group_alone_file, relative to the ini file)."
+        ),
+    )
+
+
+def add_diagnosis_ini(parser: pytest.Parser) -> None:
+    """The ini keys of the run-alone diagnosis."""
+    parser.addini(
+        "trio_group_pass_alone",
+        f"Default for {PASS_ALONE}: a test that passes only on its own is reported as passed.",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "trio_group_alone_file",
+        f"Default for {ALONE_FILE}, relative to the ini file's directory.",
+        default=None,
+    )
 
 
 def diagnosis_requested(config: pytest.Config) -> bool:
-    """Whether one of the diagnosis options is given."""
-    return any(config.getoption(dest) for dest in _DIAGNOSIS_DESTS)
+    """Whether one of the diagnosis options (or its ini key) is given."""
+    return any(config.getoption(dest) for dest in _DIAGNOSIS_DESTS) or any(
+        config.getini(name) for name in _DIAGNOSIS_INI
+    )
 
 
 def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import _pytest_compat as compat
+from . import _trio_compat
+from ._trio_fixtures import runs_outside_the_run
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -168,12 +170,18 @@ class GroupSetupState:
         if error is not None:
             errors.append(error)
 
-    async def _run_finalizers(self, finalizers: list[Finalizer]) -> list[BaseException]:
-        """Run ``finalizers`` last in, first out; return what they raised, in that order."""
+    async def _run_finalizers(
+        self, finalizers: list[Finalizer], *, outside_the_run: bool = False
+    ) -> list[BaseException]:
+        """Run ``finalizers`` last in, first out; return what they raised, in that order.
+
+        ``outside_the_run``: they are a sync fixture's, run with no trio run
+        visible (as its setup was).
+        """
         errors: list[BaseException] = []
         while finalizers:
             try:
-                await self.run_finalizer(finalizers.pop())
+                await self.run_finalizer(finalizers.pop(), outside_the_run=outside_the_run)
             except BaseException as exc:
                 # Even an interrupt: the finalizers left may hold fixture
                 # tasks that wait for their teardown, and the run cannot end
@@ -181,7 +189,7 @@ class GroupSetupState:
                 errors.append(exc)
         return errors
 
-    async def run_finalizer(self, finalizer: Finalizer) -> None:
+    async def run_finalizer(self, finalizer: Finalizer, *, outside_the_run: bool = False) -> None:
         """Run one finalizer, awaiting the async teardowns it stands for.
 
         A fixture's ``finish`` is run here rather than by pytest, so that a
@@ -193,6 +201,9 @@ class GroupSetupState:
             await self.finish_fixture(*target)
         elif isinstance(finalizer, AsyncTeardown):
             await finalizer.run()
+        elif outside_the_run:
+            with _trio_compat.outside_the_run():
+                finalizer()
         else:
             finalizer()
             # pytest's own (sync) FixtureDef.finish may have queued some.
@@ -223,7 +234,9 @@ class GroupSetupState:
         """``FixtureDef.finish``, with each finalizer run by ``run_finalizer``."""
         if compat.finish_is_noop(fixturedef):
             return
-        errors = await self._run_finalizers(compat.fixture_finalizers(fixturedef))
+        errors = await self._run_finalizers(
+            compat.fixture_finalizers(fixturedef), outside_the_run=runs_outside_the_run(fixturedef)
+        )
         if compat.finish_calls_post_finalizer():
             request.node.ihook.pytest_fixture_post_finalizer(fixturedef=fixturedef, request=request)
         compat.finish_done(fixturedef)

@@ -20,6 +20,9 @@ _UNSET = object()
 
 #: The clock fixtures a test can ask for; one ``trio.run`` has one clock.
 CLOCK_FIXTURES = ("autojump_clock", "mock_clock")
+#: pytest's fixtures that capture file descriptors 1 and 2, which every test
+#: running at the same time shares.
+FD_CAPTURE_FIXTURES = ("capfd", "capfdbinary")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class GroupSpec:
     origin: str = "mark"
     #: The clock fixture the test uses, which its group's run is started with.
     clock: str | None = None
+    #: Set when the test leaves its automatic group to run on its own: the
+    #: fixture it uses that cannot be shared (``capfd``, ``capfdbinary``).
+    alone_for: str | None = None
 
 
 class MarkError(Exception):
@@ -104,6 +110,12 @@ def clock_of(item: pytest.Item) -> str | None:
             "the test uses both autojump_clock and mock_clock; a trio run has one clock", None
         )
     return used[0] if used else None
+
+
+def fd_capture_of(item: pytest.Item) -> str | None:
+    """The fd-capturing fixture ``item`` uses, directly or through its fixtures, if any."""
+    names = getattr(item, "fixturenames", ())
+    return next((name for name in FD_CAPTURE_FIXTURES if name in names), None)
 
 
 def parse_mark(mark: pytest.Mark, default_timeout: float | None) -> GroupSpec:

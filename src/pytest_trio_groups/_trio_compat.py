@@ -6,12 +6,13 @@ Each accessor names the trio versions it was checked against;
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sys
 import threading
 import types
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -74,6 +75,43 @@ def current_run_state() -> RunState:
     sigint = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
     hooks = sys.get_asyncgen_hooks()
     return RunState(dict(GLOBAL_RUN_CONTEXT.__dict__), sigint, (hooks.firstiter, hooks.finalizer))
+
+
+@contextlib.contextmanager
+def outside_the_run() -> Iterator[None]:
+    """Run synchronous code as if no trio run existed in this thread, then put the run back.
+
+    Synchronous code cannot let the loop run meanwhile, so nothing of the
+    run is missed. What a run holds in this thread (trio 0.25 - 0.35, see
+    ``swap_run_state``) is set aside: trio's run context, the async-generator
+    hooks, the ``sniffio`` library name and, in the main thread, the signal
+    wakeup fd (``trio._core._wakeup_socketpair``), which a second
+    ``trio.run`` would warn about finding set. trio's SIGINT handler stays:
+    a Ctrl-C meanwhile is raised in the code, or held off in the plugin's,
+    as anywhere in the run. Inside, ``trio.run()`` works,
+    ``trio.lowlevel.current_task()`` raises, and asyncio (or trio-asyncio's
+    policy) makes event loops as in a thread without trio.
+    """
+    from sniffio import thread_local as sniffio_state
+    from trio._core._run import GLOBAL_RUN_CONTEXT
+
+    context = GLOBAL_RUN_CONTEXT.__dict__
+    saved = dict(context)
+    hooks = sys.get_asyncgen_hooks()
+    main_thread = _in_main_thread()
+    context.clear()
+    sys.set_asyncgen_hooks(None, None)
+    library, sniffio_state.name = sniffio_state.name, None
+    wakeup_fd = signal.set_wakeup_fd(-1) if main_thread else -1
+    try:
+        yield
+    finally:
+        if main_thread:
+            signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
+        sniffio_state.name = library
+        sys.set_asyncgen_hooks(hooks.firstiter, hooks.finalizer)
+        context.clear()
+        context.update(saved)
 
 
 def _in_main_thread() -> bool:

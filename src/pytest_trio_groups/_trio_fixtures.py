@@ -7,6 +7,7 @@ same names.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -104,3 +105,13 @@ def trio_fixture(func: _F) -> _F:
 def is_trio_fixture(func: object) -> bool:
     """Whether ``func`` was declared with ``trio_fixture`` (this plugin's or pytest-trio's)."""
     return bool(getattr(func, TRIO_FIXTURE_ATTR, False))
+
+
+def runs_outside_the_run(fixturedef: Any) -> bool:
+    """Whether a group member's fixture runs with no trio run visible: a sync, non-trio one."""
+    func = fixturedef.func
+    return not (
+        inspect.iscoroutinefunction(func)
+        or inspect.isasyncgenfunction(func)
+        or is_trio_fixture(func)
+    )

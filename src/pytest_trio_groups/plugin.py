@@ -339,12 +339,23 @@ def pytest_fixture_setup_of_members(
     # before another plugin's wrapper (pytest-asyncio's, in auto mode) can
     # take it over: setting it up here never returns to them.
     member = CURRENT_MEMBER.get(None)
-    if member is not None:
-        from ._fixtures import is_async_fixture
+    if member is None:
+        return (yield)
+    from ._fixtures import is_async_fixture
 
-        if is_async_fixture(fixturedef):
-            member.async_fixtures.setup(fixturedef, request, member)
-    return (yield)
+    if is_async_fixture(fixturedef):
+        member.async_fixtures.setup(fixturedef, request, member)
+    if not _trio_fixtures.runs_outside_the_run(fixturedef):
+        return (yield)
+    # A sync fixture sees no trio run, as under pytest-trio: it may call
+    # trio.run() or make an asyncio loop. What it depends on is set up
+    # first, where async and trio fixtures can be.
+    for argname in fixturedef.argnames:
+        request.getfixturevalue(argname)
+    from ._trio_compat import outside_the_run
+
+    with outside_the_run():
+        return (yield)
 
 
 def _member_capture(
@@ -387,7 +398,9 @@ def capteesys(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def _refuse_fd_capture(request: pytest.FixtureRequest, name: str) -> Any:
     member = CURRENT_MEMBER.get(None)
-    if member is None:
+    if member is None or member.run_.group.name is None:
+        # Not a member, or one that runs on its own (a test that left its
+        # automatic group for this fixture): the descriptors are its alone.
         return request.getfixturevalue(name)
     pytest.fail(
         f"{name} cannot be used in a trio_group test: file descriptors 1 and 2 are shared "

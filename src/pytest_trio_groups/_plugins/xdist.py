@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
@@ -41,6 +41,9 @@ from .._context import SUMMARIES_KEY, UNATTRIBUTED_KEY
 from .._durations import History, load_history, record_durations
 from .._grouping import INDEX_KEY, GroupIndex
 from .._summary import GroupSummary
+
+if TYPE_CHECKING:
+    from .._diagnosis import Diagnosis
 
 #: ``workerinput`` key: the controller takes our events; the value is the
 #: protocol's version.
@@ -112,6 +115,11 @@ def _find_interactor(config: pytest.Config) -> Any:
         ):
             return plugin
     return None
+
+
+def _diagnosis(config: pytest.Config) -> Diagnosis | None:
+    """The run-alone diagnosis, when one of its options is given."""
+    return config.pluginmanager.get_plugin("trio-groups-diagnosis")
 
 
 class WorkerSide:
@@ -188,6 +196,11 @@ class WorkerSide:
         workeroutput[_UNATTRIBUTED_OUTPUT] = [
             list(entry) for entry in self._config.stash.get(UNATTRIBUTED_KEY, [])
         ]
+        diagnosis = _diagnosis(self._config)
+        if diagnosis is not None:
+            from .._diagnosis import WORKER_OUTPUT
+
+            workeroutput[WORKER_OUTPUT] = diagnosis.worker_output()
 
 
 # -- the controller -----------------------------------------------------------
@@ -248,6 +261,11 @@ class ControllerSide:
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.finished.add(nodeid)
 
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        diagnosis = _diagnosis(self._config)
+        if diagnosis is not None:
+            diagnosis.collected_on_worker(ids)
+
     def pytest_testnodedown(self, node: Any) -> None:
         # A worker that crashed sends no workeroutput.
         output = getattr(node, "workeroutput", None) or {}
@@ -258,6 +276,11 @@ class ControllerSide:
         unattributed = self._config.stash.setdefault(UNATTRIBUTED_KEY, [])
         for label, out, err in output.get(_UNATTRIBUTED_OUTPUT, ()):
             unattributed.append((f"{label} on {worker}", out, err))
+        diagnosis = _diagnosis(self._config)
+        if diagnosis is not None:
+            from .._diagnosis import WORKER_OUTPUT
+
+            diagnosis.merge(output.get(WORKER_OUTPUT, ()))
 
 
 @dataclass(eq=False)
