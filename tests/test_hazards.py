@@ -208,3 +208,48 @@ def test_watches_are_gone_after_the_group(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_an_autouse_patch_from_one_line_is_one_note(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        settings="""
+        TIMEOUT = 30
+        """,
+        test_same_line="""
+        import pytest, trio
+        import settings
+
+        ALL_PATCHED = trio.Event()
+        PATCHED = []
+
+        @pytest.fixture(autouse=True)
+        def short_timeout(monkeypatch):
+            monkeypatch.setattr(settings, "TIMEOUT", 1)
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("n", range(4))
+        async def test_member(n):
+            assert settings.TIMEOUT == 1
+            PATCHED.append(n)
+            if len(PATCHED) == 4:
+                ALL_PATCHED.set()
+            await ALL_PATCHED.wait()
+        """,
+        test_z_after="""
+        import settings
+
+        def test_after_the_group():
+            assert settings.TIMEOUT == 30
+        """,
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=5, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestWarning: 4 tests of trio_group 'g' changed settings.TIMEOUT at "
+            "test_same_line.py:9 in short_timeout while others did the same from the same "
+            "line; one note rather than a SharedStateWarning per overlap.*"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*SharedStateWarning:*")
+    result.stdout.no_fnmatch_line("*still patched after the group*")

@@ -89,6 +89,39 @@ def test_cpu_bound_group_is_called_so(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_a_short_group_shows_at_most_one_core(pytester: pytest.Pytester) -> None:
+    # The process's CPU clock runs at twice the wall clock's pace: over a
+    # run too short to tell, the CPU time around it (start, end, the
+    # watchdog thread) makes a one-test group look busier than one core.
+    pytester.makeconftest(
+        """
+        import time
+
+        real_process_time = time.process_time
+
+        def pytest_configure():
+            time.process_time = lambda: 2 * time.perf_counter()
+
+        def pytest_unconfigure():
+            time.process_time = real_process_time
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.trio_group("tiny")
+        async def test_quick():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["trio_group 'tiny': 1 test (1 passed) in *s wall, 1 at once at most, CPU 100% of wall"]
+    )
+
+
 def test_verbose_summary_lists_slowest_members(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(SUITE)
     result = pytester.runpytest("-v")

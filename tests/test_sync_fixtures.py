@@ -540,3 +540,107 @@ def test_sync_fixtures_of_members_see_no_trio_run(
             "*trio_group 'test_sync_fixtures_of_members_see_no_trio_run.py' (trio_group_by = module): 2 tests"
         ]
     )
+
+
+def test_a_slow_wider_sync_fixture_holds_up_no_running_test(pytester: pytest.Pytester) -> None:
+    # test_quick runs first, with a deadline shorter than the slow fixture's
+    # setup: set up inside the run, that setup would hold the loop past it.
+    pytester.makepyfile(
+        """
+        import time, pytest, trio
+
+        @pytest.fixture(scope="session")
+        def slow_cluster():
+            time.sleep(0.6)
+            return "cluster"
+
+        @pytest.fixture(scope="module")
+        def database(slow_cluster):
+            return slow_cluster + "/db"
+
+        @pytest.mark.trio_group("g", timeout=0.4)
+        async def test_quick():
+            await trio.sleep(0.05)
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_uses_the_cluster(database):
+            assert database == "cluster/db"
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:randomly", "-W", "error::pytest_trio_groups.BlockedLoopWarning"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*BlockedLoopWarning*")
+
+
+def test_a_failing_wider_sync_fixture_errors_each_test_that_uses_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        CALLS = []
+
+        @pytest.fixture(scope="module")
+        def broken():
+            CALLS.append(1)
+            raise RuntimeError("no database")
+
+        @pytest.mark.trio_group("g")
+        async def test_a(broken):
+            pass
+
+        @pytest.mark.trio_group("g")
+        async def test_b(broken):
+            pass
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.skip(reason="not today")
+        async def test_skipped(broken):
+            pass
+
+        @pytest.mark.trio_group("g")
+        async def test_c():
+            await trio.sleep(0)
+
+        def test_called_once():
+            assert CALLS == [1]
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at setup of test_a _*",
+            "E       RuntimeError: no database",
+            "*_ ERROR at setup of test_b _*",
+            "E       RuntimeError: no database",
+        ]
+    )
+
+
+def test_a_sync_fixture_that_needs_the_run_is_told_why(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture
+        def needs_trio():
+            return trio.lowlevel.current_task()
+
+        @pytest.mark.trio_group("g")
+        async def test_a(needs_trio):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            '>*raise RuntimeError("must be called from async context")*',
+            "E*A sync fixture of a trio_group test runs with no trio run, as under "
+            "pytest-trio; make it an async fixture to use trio.",
+        ]
+    )

@@ -16,7 +16,7 @@ from ._notices import attribute, blamed_frame, place, user_frames
 from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
 from ._python_compat import thread_frame
 from ._trace import group_trace
-from ._watchdog import Alarm, Watchdog
+from ._watchdog import Alarm, Watchdog, session_watchdog
 
 if TYPE_CHECKING:
     import trio
@@ -49,10 +49,6 @@ class Episode:
     @property
     def seconds(self) -> float:
         return self.end - self.start
-
-
-#: ``config.stash``: the session's watchdog thread, started for the first group.
-_WATCHDOG_KEY: pytest.StashKey[Watchdog] = pytest.StashKey()
 
 
 class LoopWatch(RunObserver):
@@ -238,19 +234,6 @@ def activate(config: pytest.Config, threshold: float | None) -> None:
         return
 
     def watch(run: GroupRun) -> RunObserver:
-        watchdog = config.stash.get(_WATCHDOG_KEY, None)
-        if watchdog is None:
-            watchdog = config.stash[_WATCHDOG_KEY] = Watchdog(
-                "pytest-trio-groups blocked-loop watch"
-            )
-            watchdog.start()
-        return as_instrument(LoopWatch)(watchdog, threshold, run)
+        return as_instrument(LoopWatch)(session_watchdog(config), threshold, run)
 
     config.stash.setdefault(OBSERVERS_KEY, []).append(watch)
-
-
-def deactivate(config: pytest.Config) -> None:
-    """End the session's watchdog thread, if one was started."""
-    watchdog = config.stash.get(_WATCHDOG_KEY, None)
-    if watchdog is not None:
-        watchdog.stop()

@@ -7,6 +7,7 @@ tell at once that a session has nothing of the plugin's to do.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -30,3 +31,12 @@ SUMMARIES_KEY: pytest.StashKey[list[GroupSummary]] = pytest.StashKey()
 #: ``config.stash``: (group label, stdout, stderr) captured while a group with
 #: a failure ran that no test owned, shown at the end of the run.
 UNATTRIBUTED_KEY: pytest.StashKey[list[tuple[str, str, str]]] = pytest.StashKey()
+#: Set while a group's wider-scoped sync fixtures are set up before its run
+#: (``_fixtures.set_up_before_the_run``).
+BEFORE_THE_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trio_group_before_the_run", default=False
+)
+
+#: ``config.stash``: where a stall report goes instead of this process's
+#: terminal (a pytest-xdist worker sends it to the controller).
+STALL_SINK_KEY: pytest.StashKey[Callable[[str], None]] = pytest.StashKey()

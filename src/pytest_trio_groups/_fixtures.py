@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import _pytest_compat as compat
+from ._context import BEFORE_THE_RUN
 from ._pytest_compat import FixtureDef
 
 if TYPE_CHECKING:
@@ -23,6 +24,16 @@ class FixtureProtocolError(Exception):
     """An async fixture broke the rules of fixtures or of trio."""
 
     __module__ = "pytest_trio_groups"
+
+
+def in_fixture_of(item: pytest.Function, filename: str, function: str) -> bool:
+    """Whether code in ``filename``'s function ``function`` is one of ``item``'s fixtures."""
+    for fixturedefs in compat.item_fixturedefs(item).values():
+        for fixturedef in fixturedefs:
+            code = getattr(fixturedef.func, "__code__", None)
+            if code is not None and code.co_name == function and code.co_filename == filename:
+                return True
+    return False
 
 
 def is_async_function(func: object) -> bool:
@@ -249,6 +260,81 @@ class AwaitFixture(BaseException):
     def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
         super().__init__()
         self.run = run
+
+
+def set_up_before_the_run(item: pytest.Function, shared: SharedClones, state: Any) -> None:
+    """Set up ``item``'s wider-scoped sync fixtures before its group's trio run starts.
+
+    As pytest-trio does with every sync fixture: in pytest's thread, with no
+    trio run, so that a slow one (a database cluster starting) holds up no
+    running test. Only those that depend on nothing but such fixtures, and
+    have no parameters (whose copies the run switches between). An error is
+    cached by pytest, and reported at the test's setup as it would be
+    without this; ``state`` is the group's ``GroupSetupState``.
+    """
+    names = _sync_wider_fixtures(item)
+    if not names:
+        return
+    isolate(item, shared)
+    try:
+        state.setup_chain(item)
+    except compat.test_outcome_types():
+        return  # kept with the collector: its members' setup raises it again
+    request = compat.top_request(item)
+    token = BEFORE_THE_RUN.set(True)
+    try:
+        for name in names:
+            request.getfixturevalue(name)
+    except BaseException as exc:
+        # A fixture's error is cached, whatever it is: the test's setup
+        # raises it again, in the run. Anything else (a Ctrl-C between
+        # fixtures) goes on.
+        if not _cached(item, exc):
+            raise
+    finally:
+        BEFORE_THE_RUN.reset(token)
+        # Pushed only for pytest's checks that the test is set up: its own
+        # setup, in the run, pushes it again.
+        state.pop_unstarted(item)
+
+
+def _cached(item: pytest.Function, error: BaseException) -> bool:
+    """Whether one of ``item``'s fixtures holds ``error`` as its cached result."""
+    return any(
+        fixturedef.cached_result is not None
+        and fixturedef.cached_result[2] is not None
+        and fixturedef.cached_result[2][0] is error
+        for fixturedefs in compat.item_fixturedefs(item).values()
+        for fixturedef in fixturedefs
+    )
+
+
+def _sync_wider_fixtures(item: pytest.Function) -> list[str]:
+    """The fixtures ``set_up_before_the_run`` sets up for ``item``, in pytest's order."""
+    from ._trio_fixtures import runs_outside_the_run
+
+    base = compat.item_fixturedefs(item)
+    callspec = getattr(item, "callspec", None)
+    indices: dict[str, int] = dict(callspec.indices) if callspec is not None else {}
+    known: dict[str, bool] = {"request": True}
+
+    def plain(name: str) -> bool:
+        answer = known.get(name)
+        if answer is None:
+            known[name] = False  # (a cycle is no plain fixture)
+            defs = base.get(name)
+            fixturedef = defs[-1] if defs else None
+            answer = known[name] = (
+                fixturedef is not None
+                and name not in fixturedef.argnames  # not an override of itself
+                and not is_per_test(fixturedef, item)
+                and runs_outside_the_run(fixturedef)
+                and not (indices and param_key(base, indices, fixturedef))
+                and all(plain(dependency) for dependency in fixturedef.argnames)
+            )
+        return answer
+
+    return [name for name in item.fixturenames if name != "request" and plain(name)]
 
 
 def isolate(item: pytest.Function, shared: SharedClones) -> None:

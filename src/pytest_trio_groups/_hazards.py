@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,8 @@ import pytest
 from . import SharedStateWarning
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
-from ._notices import attribute, caller_frame, place
+from ._fixtures import in_fixture_of
+from ._notices import attribute, caller_frame, note, place
 from ._observers import OBSERVERS_KEY, RunObserver
 from ._trace import group_trace
 
@@ -49,8 +51,11 @@ class HazardWatch(RunObserver):
         self._summary = run.summary
         self._trace = group_trace(run)
         self._root = str(run.session.config.rootpath)
-        #: The members that changed each keyed thing during the run.
-        self._changed_by: dict[Hashable, list[MemberRun]] = {}
+        #: The members that changed each keyed thing during the run, and where.
+        self._changed_by: dict[Hashable, dict[MemberRun, str]] = {}
+        #: Keyed things that overlapping tests changed only from one place
+        #: (an autouse fixture's line): one note each at the end, by place.
+        self._same_place: dict[tuple[str, str], set[MemberRun]] = {}
         #: (thing, the two members) already warned about.
         self._reported: set[tuple[Hashable, frozenset[MemberRun]]] = set()
         self._patches: list[tuple[object, str, object]] = []
@@ -76,6 +81,14 @@ class HazardWatch(RunObserver):
             owner, name, original = self._patches.pop()
             setattr(owner, name, original)
         self._changed_by.clear()
+        for (description, where), members in self._same_place.items():
+            note(
+                f"{len(members)} tests of {self._label} changed {description} at {where} "
+                "while others did the same from the same line; one note rather than a "
+                "SharedStateWarning per overlap. A test that reads it may see another "
+                "test's value, or the original once another test's teardown undid its change."
+            )
+        self._same_place.clear()
 
     def _patch(self, owner: object, name: str, make: Callable[[Any], Any]) -> None:
         original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
@@ -159,21 +172,38 @@ class HazardWatch(RunObserver):
         if member is None:
             return
         running = self._running
+        frame = caller_frame()
+        where = place(frame, self._root)
         if keyed:
-            changed_by = self._changed_by.setdefault(thing, [])
+            changed_by = self._changed_by.setdefault(thing, {})
             others = [m for m in changed_by if m is not member and m in running]
-            if member not in changed_by:
-                changed_by.append(member)
+            from_fixture = frame is not None and in_fixture_of(
+                member.item, frame.filename, frame.name
+            )
+            # A place in a test's own code is never shared (see below).
+            changed_by.setdefault(member, where if from_fixture else f"{where} ({id(member)})")
+            if others and all(changed_by[other] == changed_by[member] for other in others):
+                # The same line of a fixture in every test (an autouse
+                # fixture's, typically): noted once, not per overlap.
+                self._same_place.setdefault((description, where), set()).update((member, *others))
+                return
         else:
             others = [m for m in running if m is not member]
         pairs = {(thing, frozenset((member, other))) for other in others}
         if not pairs - self._reported:
             return
         self._reported |= pairs
-        self._report(member, others, description, keyed=keyed)
+        self._report(member, others, description, frame, where, keyed=keyed)
 
     def _report(
-        self, member: MemberRun, others: list[MemberRun], description: str, *, keyed: bool
+        self,
+        member: MemberRun,
+        others: list[MemberRun],
+        description: str,
+        frame: traceback.FrameSummary | None,
+        where: str,
+        *,
+        keyed: bool,
     ) -> None:
         __tracebackhide__ = True
         names = [other.item.nodeid for other in others[:_NAMED]]
@@ -185,8 +215,6 @@ class HazardWatch(RunObserver):
             why = f"while {siblings}, which changed it too, {verb} running"
         else:
             why = f"while {siblings} {verb} running and could see the change"
-        frame = caller_frame()
-        where = place(frame, self._root)
         message = (
             f"{member.item.nodeid} changed {description} at {where} {why}: tests of "
             f"{self._label} run at the same time in one process. Give each test its own "

@@ -13,6 +13,7 @@ import pytest
 
 DEFAULT_TEARDOWN_TIMEOUT = 5.0
 DEFAULT_BLOCKED_THRESHOLD = 0.5
+DEFAULT_STALL_REPORT = 60.0
 HAZARD_MODES = ("warn", "error", "off")
 GROUP_BY_CHOICES = ("none", "module", "class", "session")
 
@@ -65,6 +66,7 @@ class Settings:
         "group_by",
         "hazards",
         "limit",
+        "stall_report",
         "summary",
         "teardown_timeout",
         "trace",
@@ -81,6 +83,7 @@ class Settings:
         blocked_threshold: float | None = DEFAULT_BLOCKED_THRESHOLD,
         hazards: str = "warn",
         trace: str | None = None,
+        stall_report: float | None = DEFAULT_STALL_REPORT,
     ) -> None:
         #: Most tests of one group running at once; ``None`` for no bound.
         self.limit = limit
@@ -100,6 +103,9 @@ class Settings:
         self.hazards = hazards
         #: Where to write the timeline (Chrome trace-event JSON); ``None`` for nowhere.
         self.trace = trace
+        #: Seconds a group may go without any progress before the stall report
+        #: says where each running test waits; ``None`` when off.
+        self.stall_report = stall_report
 
 
 def add_markers(config: pytest.Config, *, trio_mark: bool) -> None:
@@ -199,7 +205,18 @@ def add_options(parser: pytest.Parser) -> None:
             "JSON (open it in https://ui.perfetto.dev or chrome://tracing)."
         ),
     )
+    group.addoption(
+        "--trio-group-stall-report",
+        dest="trio_group_stall_report",
+        metavar="SECONDS",
+        default=None,
+        help=(
+            "When no test of a running group has made progress for SECONDS, print where "
+            f"each one waits (default: {DEFAULT_STALL_REPORT:g}; 0 or 'off' to disable)."
+        ),
+    )
     parser.addini("trio_group_limit", "Default for --trio-group-limit.", default=None)
+    parser.addini("trio_group_stall_report", "Default for --trio-group-stall-report.", default=None)
     parser.addini("trio_group_timeout", "Default for --trio-group-timeout.", default=None)
     parser.addini(
         "trio_group_teardown_timeout", "Default for --trio-group-teardown-timeout.", default=None
@@ -337,13 +354,19 @@ def read_settings(config: pytest.Config) -> Settings:
         blocked_threshold=_blocked_threshold(config),
         hazards=hazards,
         trace=None if trace is None else str(trace),
+        stall_report=_seconds_or_off(config, "trio_group_stall_report", DEFAULT_STALL_REPORT),
     )
 
 
 def _blocked_threshold(config: pytest.Config) -> float | None:
-    where, raw = _raw(config, "trio_group_blocked_threshold")
+    return _seconds_or_off(config, "trio_group_blocked_threshold", DEFAULT_BLOCKED_THRESHOLD)
+
+
+def _seconds_or_off(config: pytest.Config, name: str, default: float) -> float | None:
+    """A number of seconds, or ``None`` for 0 or 'off'."""
+    where, raw = _raw(config, name)
     if raw is None:
-        return DEFAULT_BLOCKED_THRESHOLD
+        return default
     text = raw.strip().lower()
     if text == "off":
         return None

@@ -17,7 +17,7 @@ from ._async_fixtures import AsyncFixtures, is_cancellation, uses_async_generato
 from ._capture import GroupCapture, MemberOutput
 from ._clocks import cancel_in_real_time, make_clock
 from ._context import CURRENT_MEMBER, SESSION_RUN_KEY
-from ._fixtures import SharedClones, fill_fixtures, isolate
+from ._fixtures import SharedClones, fill_fixtures, isolate, set_up_before_the_run
 from ._grouping import SPEC_KEY, Group
 from ._interrupts import cut_short_message, keyboard_interrupt_in, plugin_code, user_code, walk
 from ._logs import GroupLogs, MemberLogs
@@ -189,6 +189,12 @@ class GroupRun:
         self.logs.install()
         self.task_state.install()
         self.patches.install()
+        try:
+            self._set_up_before_the_run()
+        except BaseException:  # a Ctrl-C, or pytest.exit, in a fixture
+            self.state.restore()
+            self._uninstall()
+            raise
         start, start_cpu = time.perf_counter(), time.process_time()
         instruments = [
             self.task_state,
@@ -218,10 +224,7 @@ class GroupRun:
         finally:
             self.summary.wall = time.perf_counter() - start
             self.summary.cpu = time.process_time() - start_cpu
-            self.patches.uninstall()
-            self.task_state.uninstall()
-            self.logs.uninstall()
-            self.capture.uninstall()
+            self._uninstall()
             self.patches.restore(report_to=self.group.members[0])
         if self._cutting:
             if self.session_run is not None:
@@ -229,6 +232,26 @@ class GroupRun:
             note(cut_short_message(self.group.label, self.cut_short))
         if self.interrupt is not None:
             raise self.interrupt
+
+    def _uninstall(self) -> None:
+        self.patches.uninstall()
+        self.task_state.uninstall()
+        self.logs.uninstall()
+        self.capture.uninstall()
+
+    def _set_up_before_the_run(self) -> None:
+        """The members' wider-scoped sync fixtures, set up in pytest's thread before the run.
+
+        Not for a member that a mark may skip (pytest sets up no fixture
+        for it), nor one that cannot run in this group.
+        """
+        compat.set_setup_state(self.session, self.state)
+        for item in self.group.members:
+            if item in self.clock_conflicts or any(
+                mark.name in ("skip", "skipif") for mark in item.iter_markers()
+            ):
+                continue
+            set_up_before_the_run(item, self.shared, self.state)
 
     @plugin_code
     async def _main(self) -> None:

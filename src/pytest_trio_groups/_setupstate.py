@@ -121,6 +121,11 @@ class GroupSetupState:
                 self.stack[node] = (finalizers, (exc, exc.__traceback__))
                 raise
 
+    def pop_unstarted(self, item: pytest.Function) -> None:
+        """Take ``item`` off the stack again before it ran: nothing of its own was set up."""
+        finalizers, _ = self.stack.pop(item)
+        assert finalizers == [item.teardown], finalizers
+
     async def teardown_item(self, item: pytest.Function) -> None:
         """Tear down ``item`` and each collector above it that no one needs any more."""
         errors: list[BaseException] = []

@@ -105,6 +105,14 @@ def outside_the_run() -> Iterator[None]:
     wakeup_fd = signal.set_wakeup_fd(-1) if main_thread else -1
     try:
         yield
+    except RuntimeError as exc:
+        # What trio says to code that needs a run (trio 0.25 - 0.35).
+        if str(exc) == "must be called from async context" and hasattr(exc, "add_note"):
+            exc.add_note(
+                "A sync fixture of a trio_group test runs with no trio run, as under "
+                "pytest-trio; make it an async fixture to use trio."
+            )
+        raise
     finally:
         if main_thread:
             signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)

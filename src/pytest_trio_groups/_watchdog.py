@@ -11,6 +11,8 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     import trio
 
@@ -83,6 +85,26 @@ class Watchdog:
                     continue
                 timeout = self._alarms[0][0] - now if self._alarms else None
                 self._wakeup.wait(timeout)
+
+
+#: ``config.stash``: the session's watchdog thread, started when first needed.
+_SESSION_WATCHDOG_KEY: pytest.StashKey[Watchdog] = pytest.StashKey()
+
+
+def session_watchdog(config: pytest.Config) -> Watchdog:
+    """The watchdog thread that the session's watches share (started on first use)."""
+    watchdog = config.stash.get(_SESSION_WATCHDOG_KEY, None)
+    if watchdog is None:
+        watchdog = config.stash[_SESSION_WATCHDOG_KEY] = Watchdog("pytest-trio-groups watches")
+        watchdog.start()
+    return watchdog
+
+
+def stop_session_watchdog(config: pytest.Config) -> None:
+    """End the session's watchdog thread, if one was started."""
+    watchdog = config.stash.get(_SESSION_WATCHDOG_KEY, None)
+    if watchdog is not None:
+        watchdog.stop()
 
 
 class StepTracker:

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import _trio_fixtures
-from ._context import CURRENT_MEMBER, SESSION_RUN_KEY, SUMMARIES_KEY, UNATTRIBUTED_KEY
+from ._context import (
+    BEFORE_THE_RUN,
+    CURRENT_MEMBER,
+    SESSION_RUN_KEY,
+    SUMMARIES_KEY,
+    UNATTRIBUTED_KEY,
+)
 from ._options import (
     ALONE_MARK_NAME,
     MARK_NAME,
@@ -109,18 +115,20 @@ def _activate_run_support(config: pytest.Config) -> None:
     """What watches group runs: loaded when the session's first group runs, not before."""
     from ._blocked_loop import activate as activate_blocked_loop_watch
     from ._hazards import activate as activate_hazard_watch
+    from ._stalls import activate as activate_stall_watch
 
     settings = config.stash[_SETTINGS_KEY]
     config.stash[_RUN_SUPPORT_KEY] = True
     activate_blocked_loop_watch(config, settings.blocked_threshold)
     activate_hazard_watch(config, settings.hazards)
+    activate_stall_watch(config, settings.stall_report)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_RUN_SUPPORT_KEY, False):
-        from ._blocked_loop import deactivate
+        from ._watchdog import stop_session_watchdog
 
-        deactivate(config)
+        stop_session_watchdog(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -340,7 +348,19 @@ def pytest_fixture_setup_of_members(
     # take it over: setting it up here never returns to them.
     member = CURRENT_MEMBER.get(None)
     if member is None:
-        return (yield)
+        if not BEFORE_THE_RUN.get():
+            return (yield)
+        try:
+            return (yield)
+        except BaseException as exc:
+            from ._pytest_compat import test_outcome_types
+
+            if not isinstance(exc, test_outcome_types()):
+                # pytest caches only test outcomes; this one (a Ctrl-C,
+                # SystemExit) is raised again at the test's own setup.
+                cache_key = fixturedef.cache_key(request)
+                fixturedef.cached_result = (None, cache_key, (exc, exc.__traceback__))
+            raise
     from ._fixtures import is_async_fixture
 
     if is_async_fixture(fixturedef):

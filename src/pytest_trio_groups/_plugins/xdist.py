@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from .._context import SUMMARIES_KEY, UNATTRIBUTED_KEY
+from .._context import STALL_SINK_KEY, SUMMARIES_KEY, UNATTRIBUTED_KEY
 from .._durations import History, load_history, record_durations
 from .._grouping import INDEX_KEY, GroupIndex
 from .._summary import GroupSummary
@@ -51,6 +51,8 @@ _PROTOCOL_KEY = "trio_groups_protocol"
 _PROTOCOL = 1
 #: The event a worker sends before xdist's ``collectionfinish``.
 _GROUPS_EVENT = "trio_groups_collection"
+#: The event a worker sends with a stall report, printed by the controller.
+_STALL_EVENT = "trio_groups_stall"
 #: Keyword added to xdist's ``runtests`` command: these tests are one group.
 _GROUP_FLAG = "trio_group"
 #: ``workeroutput`` keys: the worker's group summaries, and the output its
@@ -131,6 +133,13 @@ class WorkerSide:
         announced = workerinput.get(_PROTOCOL_KEY) == _PROTOCOL
         self._interactor: Any = _find_interactor(config) if announced else None
         self._positions: dict[str, int] = {}
+        interactor = self._interactor
+        if interactor is not None:
+            # A worker's terminal is not seen: its stall reports are printed
+            # by the controller, as they happen.
+            config.stash[STALL_SINK_KEY] = lambda text: interactor.sendevent(
+                _STALL_EVENT, text=text
+            )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -229,10 +238,22 @@ class ControllerSide:
                     (label, list(positions)) for label, positions in eventcall[1]["groups"]
                 ]
                 return
+            if isinstance(eventcall, tuple) and eventcall[0] == _STALL_EVENT:
+                self._print_stall(node, str(eventcall[1]["text"]))
+                return
             receive(eventcall)
 
         node.process_from_remote = process_from_remote
         node.workerinput[_PROTOCOL_KEY] = _PROTOCOL
+
+    def _print_stall(self, node: Any, text: str) -> None:
+        from .._stalls import STALLED
+
+        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("-", f"[{node.gateway.id}] {STALLED}", yellow=True)
+            reporter.write_line(text)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> object:

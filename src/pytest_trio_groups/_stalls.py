@@ -1,0 +1,220 @@
+"""The stall report: where each running test of a group waits, when none makes progress."""
+
+from __future__ import annotations
+
+import linecache
+import os
+import time
+import types
+from typing import TYPE_CHECKING, cast
+
+import pytest
+
+from ._context import STALL_SINK_KEY
+from ._notices import _plumbing
+from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
+from ._watchdog import Alarm, session_watchdog
+
+if TYPE_CHECKING:
+    import trio
+
+    from ._runner import GroupRun, MemberRun
+
+_clock = time.monotonic
+#: Running tests listed in one report; the rest are counted.
+_SHOWN_MEMBERS = 20
+#: Frames shown per task, innermost last.
+_SHOWN_FRAMES = 6
+STALLED = "trio_group: no test of the group made progress"
+
+
+def _coroutine_frames(task: trio.lowlevel.Task) -> list[tuple[types.CodeType, int]]:
+    """The code and line ``task`` is parked at in each of its frames, outermost first."""
+    frames = []
+    awaitable: object = task.coro
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is not None:
+            frames.append((frame.f_code, frame.f_lineno))
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return frames
+
+
+def _tasks_under(task: trio.lowlevel.Task) -> list[trio.lowlevel.Task]:
+    """``task`` and every task started in its nurseries, depth first."""
+    found = [task]
+    for nursery in task.child_nurseries:
+        for child in nursery.child_tasks:
+            found.extend(_tasks_under(child))
+    return found
+
+
+def where_waiting(task: trio.lowlevel.Task, indent: str, root: str = "") -> list[str]:
+    """Lines that show where ``task`` waits: its own code's frames, then the call it waits in.
+
+    The call is the first frame below them of trio's, a library's or the
+    plugin's: ``Event.wait``, ``NurseryManager.__aexit__``, ``SocketStream.receive_some``.
+    """
+    frames = _coroutine_frames(task)
+    plumbing = _plumbing()
+    own = [i for i, (code, _) in enumerate(frames) if not code.co_filename.startswith(plumbing)]
+    lines = []
+    for code, lineno in (frames[i] for i in own[-_SHOWN_FRAMES:]):
+        path = code.co_filename
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        lines.append(f"{indent}{path}:{lineno} in {code.co_name}")
+        text = linecache.getline(code.co_filename, lineno).strip()
+        if text:
+            lines.append(f"{indent}    {text}")
+    below = own[-1] + 1 if own else 0
+    if below < len(frames):
+        code, lineno = frames[below]
+        name = getattr(code, "co_qualname", code.co_name)
+        lines.append(f"{indent}waiting in {name} ({code.co_filename}:{lineno})")
+    return lines
+
+
+class StallWatch(RunObserver):
+    """Notices when a group's event loop has sat idle for ``seconds``, and says where each test waits.
+
+    Its instrument is called once per batch of task steps (``before_io_wait``
+    and ``after_io_wait``), never per step; a watchdog thread checks the
+    idle time and asks the loop, through its token, to write the report.
+    """
+
+    def __init__(self, seconds: float, run: GroupRun) -> None:
+        self.instruments = (cast("trio.abc.Instrument", self),)
+        self._seconds = seconds
+        self._run = run
+        self._watchdog = session_watchdog(run.session.config)
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._alarm: Alarm | None = None
+        #: When the loop last started waiting with nothing to run; ``None`` while it runs.
+        self._idle_since: float | None = None
+        #: The start of the stall the last report was about, and when it was made.
+        self._reported: tuple[float, float] | None = None
+        self._running: dict[MemberRun, tuple[trio.lowlevel.Task, float]] = {}
+        #: The last stall report made while each running member waited.
+        self._stalled: dict[MemberRun, str] = {}
+        self._watching = False
+        self._root = str(run.session.config.rootpath) + os.sep
+
+    # -- in the loop's thread ---------------------------------------------------
+
+    def group_started(self, run: GroupRun) -> None:
+        import trio
+
+        self._token = trio.lowlevel.current_trio_token()
+        self._watching = True
+        self._alarm = self._watchdog.after(self._seconds / 4, self._tick)
+
+    def group_finished(self, run: GroupRun) -> None:
+        self._watching = False
+        if self._alarm is not None:
+            self._alarm.cancel()
+
+    def member_started(self, member: MemberRun) -> None:
+        import trio
+
+        self._running[member] = (trio.lowlevel.current_task(), _clock())
+
+    def member_finished(self, member: MemberRun) -> None:
+        self._running.pop(member, None)
+        stalled = self._stalled.pop(member, None)
+        if stalled:
+            for report in member.result.report_list:
+                if report.failed:
+                    report.sections.append((STALLED, stalled))
+                    break
+
+    def before_io_wait(self, timeout: float) -> None:
+        if self._idle_since is None:
+            self._idle_since = _clock()
+
+    def after_io_wait(self, timeout: float) -> None:
+        self._idle_since = None
+
+    def timeout_detail(self, member: MemberRun, late_by: float) -> str:
+        others = [other for other in self._running if other is not member]
+        if not others:
+            return ""
+        return "\n\nWhere the other running tests of the group waited:\n" + "\n".join(
+            self._describe(others)
+        )
+
+    def _describe(self, members: list[MemberRun]) -> list[str]:
+        now = _clock()
+        lines = []
+        for member in members[:_SHOWN_MEMBERS]:
+            task, started = self._running[member]
+            lines.append(f"  {member.item.nodeid} ({member.phase}, running {now - started:.1f}s):")
+            tasks = _tasks_under(task)
+            for index, each in enumerate(tasks):
+                where = where_waiting(each, "      " if index else "    ", self._root)
+                if not where:
+                    continue
+                if index:
+                    lines.append(f"    in task {each.name!r}:")
+                lines.extend(where)
+        if len(members) > _SHOWN_MEMBERS:
+            lines.append(f"  ... and {len(members) - _SHOWN_MEMBERS} more")
+        return lines
+
+    def _report(self, since: float) -> None:
+        # Our own wake-up is no progress: the stall goes on from ``since``.
+        self._idle_since = since
+        members = list(self._running)
+        if not members:
+            return
+        idle = _clock() - since
+        text = "\n".join(
+            [
+                f"{self._run.group.label}: no test has made progress for {idle:.1f}s "
+                "(no task ran, none finished). Where each running test waits:",
+                *self._describe(members),
+            ]
+        )
+        for member in members:
+            self._stalled[member] = text
+        config = self._run.session.config
+        sink = config.stash.get(STALL_SINK_KEY, None)
+        if sink is not None:
+            sink(text)
+            return
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            with self._run.capture.paused():
+                reporter.ensure_newline()
+                reporter.write_sep("-", STALLED, yellow=True)
+                reporter.write_line(text)
+
+    # -- in the watchdog's thread -------------------------------------------------
+
+    def _tick(self) -> None:
+        if not self._watching:
+            return
+        since = self._idle_since
+        now = _clock()
+        due = since is not None and now - since >= self._seconds
+        if due and since is not None:
+            last = self._reported
+            # Once per stall, and again each time it has lasted another period.
+            if last is None or last[0] != since or now - last[1] >= self._seconds:
+                self._reported = (since, now)
+                token = self._token
+                if token is not None:
+                    try:
+                        token.run_sync_soon(self._report, since)
+                    except RuntimeError:  # the run is over
+                        pass
+        self._alarm = self._watchdog.after(self._seconds / 4, self._tick)
+
+
+def activate(config: pytest.Config, seconds: float | None) -> None:
+    """Watch every group run for stalls, unless ``seconds`` is ``None`` or a debugger may stop it."""
+    if seconds is None or config.getoption("usepdb", False) or config.getoption("trace", False):
+        return
+    config.stash.setdefault(OBSERVERS_KEY, []).append(
+        lambda run: as_instrument(StallWatch)(seconds, run)
+    )
