@@ -531,3 +531,74 @@ def test_group_members_keep_their_fixtures_beside_anyio(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
+
+
+def test_several_teardown_errors_say_the_first_and_show_no_plugin_frame(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_td="""
+        import pytest, trio
+
+        @pytest.fixture
+        def first():
+            yield
+            raise ValueError("first teardown failed")
+
+        @pytest.fixture
+        async def second():
+            yield
+            raise RuntimeError("second teardown failed")
+
+        @pytest.mark.trio_group("g")
+        async def test_a(first, second):
+            await trio.sleep(0)
+        """
+    )
+    result = pytester.runpytest("-rE", "--tb=short")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ExceptionGroup: ValueError: first teardown failed (and 1 more error while "
+            "tearing down <Function test_a>) (2 sub-exceptions)",
+            "*ValueError: first teardown failed",
+            "*RuntimeError: second teardown failed",
+            "ERROR test_td.py::test_a - ExceptionGroup: ValueError: first teardown failed*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*pytest_trio_groups*")
+
+
+def test_each_fixture_teardown_has_its_own_grace_period(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "log"
+    pytester.makepyfile(
+        test_grace=f"""
+        import pytest, trio
+
+        def note(line):
+            with open({str(log)!r}, "a") as f:
+                f.write(line + "\\n")
+
+        @pytest.fixture(scope="session")
+        async def slow_to_close():
+            yield
+            await trio.sleep(0.6)
+            note("session fixture closed")
+
+        @pytest.fixture
+        async def stuck():
+            yield
+            await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g")
+        async def test_a(slow_to_close, stuck):
+            pass
+        """
+    )
+    result = pytester.runpytest("--trio-group-teardown-timeout=1")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*Timeout: teardown of fixture 'stuck' exceeded the 1s grace period and was cancelled"]
+    )
+    result.stdout.no_fnmatch_line("*'slow_to_close' exceeded*")
+    assert log.read_text() == "session fixture closed\n"

@@ -323,3 +323,52 @@ def test_a_trio_mark_on_a_class_joins_its_tests_to_the_module_group(
     collected = pytester.runpytest(*args, "--collect-only")
     collected.stdout.fnmatch_lines(["trio_group 'test_auto.py' (trio_group_by = module): 2 tests"])
     pytester.runpytest(*args).assert_outcomes(passed=3)
+
+
+def test_a_module_or_class_mark_leaves_sync_tests_ungrouped(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        pytestmark = pytest.mark.trio_group("module")
+
+        RAN = []
+
+        async def test_async():
+            RAN.append("async")
+            await trio.sleep(0)
+
+        def test_sync():
+            with pytest.raises(RuntimeError):
+                trio.lowlevel.current_task()
+            RAN.append("sync")
+
+        class TestClass:
+            pytestmark = pytest.mark.trio_group("class")
+
+            def test_sync_in_class(self):
+                RAN.append("sync in class")
+
+        @pytest.mark.trio_group("own")
+        def test_explicitly_marked_sync():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "trio_group 'module': 1 test",
+            "*::test_async PASSED*",
+            "*::test_sync PASSED*",
+            "*::TestClass::test_sync_in_class PASSED*",
+            "*::test_explicitly_marked_sync ERROR*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*invalid trio_group mark on *::test_explicitly_marked_sync: the test is a "
+            "synchronous function; trio_group tests must be 'async def' functions"
+        ]
+    )
+    result.stdout.no_fnmatch_line("trio_group 'class'*")

@@ -46,6 +46,10 @@ def _protocol_error(message: str, fixture_code: types.CodeType) -> FixtureProtoc
     return located_at(FixtureProtocolError(message), fixture_code)
 
 
+def _trio_deadline(seconds: float) -> trio.CancelScope:
+    return trio.CancelScope(deadline=trio.current_time() + seconds)
+
+
 def uses_async_generator_fixtures(item: pytest.Function, shared: SharedClones) -> bool:
     """Whether any function-scoped fixture ``item`` may use is an async generator.
 
@@ -112,10 +116,13 @@ class AsyncFixtures:
         state: GroupSetupState,
         teardown_timeout: float,
         session_run: SessionRun | None = None,
+        deadline_scope: Callable[[float], trio.CancelScope] | None = None,
     ) -> None:
         self._group_nursery = group_nursery
         self._state = state
         self._teardown_timeout = teardown_timeout
+        #: A scope cancelled after some real seconds (the group's clock may be virtual).
+        self._deadline_scope = deadline_scope or _trio_deadline
         #: Where wider-scoped fixtures live when the group runs in the
         #: session's trio run: they outlive the group, until pytest ends
         #: their scope.
@@ -227,7 +234,7 @@ class AsyncFixtures:
             fixturedef.addfinalizer(
                 AsyncTeardown(
                     self._state,
-                    lambda: self._teardown(handle),
+                    lambda: self._teardown(handle, session_run is not None),
                     session_run,
                     self._teardown_timeout,
                 )
@@ -342,25 +349,40 @@ class AsyncFixtures:
             f"async fixture {handle.argname!r} yielded more than once", generator.ag_code
         )
 
-    async def _teardown(self, handle: _FixtureTask) -> None:
+    async def _teardown(self, handle: _FixtureTask, in_session_run: bool) -> None:
+        """Resume the fixture past its ``yield`` and wait, for its grace period, until it ends.
+
+        Each fixture's teardown gets a grace period of its own, so one that
+        is stuck takes nothing from those torn down after it.
+        """
         __tracebackhide__ = True
         handle.teardown_requested.set()
+        seconds = self._teardown_timeout
+        # The session's run has a real clock; a group's may be virtual.
+        deadline = _trio_deadline if in_session_run else self._deadline_scope
         try:
-            await handle.done.wait()
-        except trio.Cancelled:
-            # The test's teardown grace period ran out: cancel the fixture.
-            handle.scope.cancel()
-            with trio.CancelScope(shield=True) as grace:
-                grace.deadline = trio.current_time() + _CANCEL_GRACE
+            with deadline(seconds) as grace:
                 await handle.done.wait()
-            error = handle.error or teardown_timeout_error(handle.argname, self._teardown_timeout)
-            raise error from None
+        except trio.Cancelled:
+            # The teardown was cut short (a second Ctrl-C): cancel the fixture.
+            await self._cancel_teardown(handle)
+            raise handle.error or teardown_timeout_error(handle.argname, seconds) from None
         except BaseException:
             # A Ctrl-C while the group's main task waited for it: cut short.
             handle.scope.cancel()
             raise
+        if grace.cancelled_caught:
+            # Its grace period ran out: cancel the fixture.
+            await self._cancel_teardown(handle)
+            raise handle.error or teardown_timeout_error(handle.argname, seconds) from None
         if handle.error is not None and not handle.reported:
             raise handle.error
+
+    async def _cancel_teardown(self, handle: _FixtureTask) -> None:
+        handle.scope.cancel()
+        with trio.CancelScope(shield=True) as grace:
+            grace.deadline = trio.current_time() + _CANCEL_GRACE
+            await handle.done.wait()
 
     async def close(self, *, cut_short: bool = False) -> list[BaseException]:
         """Tear down the wider-scoped async fixtures still alive: their trio run ends.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from ._spec import (
     fd_capture_of,
     parse_alone_mark,
     parse_mark,
+    test_function,
 )
 from ._trio_mode import TrioPolicy
 
@@ -110,6 +112,8 @@ class _MarkReader:
         """
         policy = self._policy
         mark = self._closest_mark(item)
+        if mark is not None and self._leaves_out(item, mark):
+            return None
         if mark is not None and mark.name == MARK_NAME:
             spec = self._parse(mark)
             check_runnable(item)
@@ -145,6 +149,21 @@ class _MarkReader:
                 )
         clock = clock_of(item)
         return self._shared(dataclasses.replace(spec, clock=clock) if clock else spec)
+
+    def _leaves_out(self, item: pytest.Item, mark: pytest.Mark) -> bool:
+        """Whether a class's or module's mark leaves ``item`` alone: a sync test that is
+        not a trio test runs normally, as under pytest-trio's ``trio_mode``.
+
+        A mark on the test itself still makes a sync test an error.
+        """
+        if any(own is mark for own in item.own_markers):
+            return False
+        if not isinstance(item, pytest.Function):
+            return True
+        func = test_function(item)
+        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            return False
+        return not self._is_trio_test(item)
 
     def _shared(self, spec: GroupSpec) -> GroupSpec:
         return self._specs.setdefault(spec, spec)

@@ -270,6 +270,7 @@ class GroupRun:
                     self.state,
                     self.settings.teardown_timeout,
                     self.session_run,
+                    self.deadline_scope,
                 )
                 try:
                     await self._end_other_parameters()
@@ -701,15 +702,16 @@ class MemberRun:
         self.run_.hooks.check_exceptions(item.config)
 
     def _grace_scope(self) -> contextlib.AbstractContextManager[trio.CancelScope | None]:
-        """The grace period's scope; none where no teardown of the group can await.
+        """The scope a second Ctrl-C cancels to cut the teardown short.
 
-        Only an async fixture's teardown awaits, and a cancel scope around
-        synchronous code cancels nothing: a group without any spares one
-        scope per member.
+        Each async fixture's teardown has a grace period of its own (see
+        ``AsyncFixtures``); none where no teardown of the group can await,
+        since a cancel scope around synchronous code cancels nothing: a
+        group without any spares one scope per member.
         """
         if not self.run_.state.teardowns_can_await:
             return contextlib.nullcontext()
-        return self.run_.deadline_scope(self.run_.settings.teardown_timeout)
+        return trio.CancelScope()
 
     async def _teardown(self) -> None:
         clock = self._begin("teardown")
@@ -734,5 +736,5 @@ class MemberRun:
                 errors.append(exc)
         if self._crash is not None and not self._crash_recorded:
             errors.append(self._crash)
-        error = combine_errors(errors, "errors during test teardown")
+        error = combine_errors(errors, "during test teardown")
         self._record(clock, outcome.Value(None) if error is None else outcome.Error(error))

@@ -171,7 +171,7 @@ class GroupSetupState:
         finalizers, _ = self.stack.pop(node)
         raised = await self._run_finalizers(finalizers)
         # (The message names the node only when needed: a repr per member adds up.)
-        error = combine_errors(raised, f"errors while tearing down {node!r}") if raised else None
+        error = combine_errors(raised, f"while tearing down {node!r}") if raised else None
         if error is not None:
             errors.append(error)
 
@@ -246,7 +246,7 @@ class GroupSetupState:
             request.node.ihook.pytest_fixture_post_finalizer(fixturedef=fixturedef, request=request)
         compat.finish_done(fixturedef)
         error = combine_errors(
-            errors, f'errors while tearing down fixture "{fixturedef.argname}" of {request.node}'
+            errors, f'while tearing down fixture "{fixturedef.argname}" of {request.node}'
         )
         if error is not None:
             raise error
@@ -293,19 +293,30 @@ class AsyncTeardown:
             self._state.pending_async.append(self)
 
 
-def combine_errors(errors: list[BaseException], message: str) -> BaseException | None:
+def combine_errors(errors: list[BaseException], where: str) -> BaseException | None:
     """One error as itself; several (given in the order raised) as a group, newest first.
 
     The same shape as pytest's own ``SetupState`` and ``FixtureDef.finish``.
+    The group's message also names its first error, which the short
+    summary shows, and the group carries that error's traceback: made
+    here, it has no frame of its own but the plugin's.
     """
     if len(errors) == 1:
         return errors[0]
-    if errors:
-        return BaseExceptionGroup(message, errors[::-1])
-    return None
+    if not errors:
+        return None
+    newest_first = errors[::-1]
+    first = newest_first[0]
+    lines = str(first).strip().splitlines()
+    what = f"{type(first).__name__}: {lines[0]}" if lines else type(first).__name__
+    more = len(errors) - 1
+    group = BaseExceptionGroup(
+        f"{what} (and {more} more error{'s' if more > 1 else ''} {where})", newest_first
+    )
+    return group.with_traceback(first.__traceback__)
 
 
 def _raise(errors: list[BaseException]) -> None:
-    error = combine_errors(errors, "errors during test teardown")
+    error = combine_errors(errors, "during test teardown")
     if error is not None:
         raise error
