@@ -225,6 +225,7 @@ def test_an_autouse_patch_from_one_line_is_one_note(pytester: pytest.Pytester) -
         @pytest.fixture(autouse=True)
         def short_timeout(monkeypatch):
             monkeypatch.setattr(settings, "TIMEOUT", 1)
+            monkeypatch.setenv("APP_TIMEOUT", "1")
 
         @pytest.mark.trio_group("g")
         @pytest.mark.parametrize("n", range(4))
@@ -243,12 +244,18 @@ def test_an_autouse_patch_from_one_line_is_one_note(pytester: pytest.Pytester) -
         """,
     )
     result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=5, warnings=1)
+    result.assert_outcomes(passed=5, warnings=2)
     result.stdout.fnmatch_lines(
         [
-            "*PytestWarning: 4 tests of trio_group 'g' changed settings.TIMEOUT at "
-            "test_same_line.py:9 in short_timeout while others did the same from the same "
-            "line; one note rather than a SharedStateWarning per overlap.*"
+            "*test_same_line.py:9: PytestWarning: 4 tests of trio_group 'g' changed "
+            "settings.TIMEOUT at test_same_line.py:9 in short_timeout while others did the "
+            "same from the same line; one note rather than a SharedStateWarning per overlap.*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_same_line.py:10: PytestWarning: 4 tests of trio_group 'g' changed "
+            "os.environ[[]'APP_TIMEOUT'] at test_same_line.py:10 in short_timeout while others*",
         ]
     )
     result.stdout.no_fnmatch_line("*SharedStateWarning:*")

@@ -644,3 +644,31 @@ def test_a_sync_fixture_that_needs_the_run_is_told_why(pytester: pytest.Pytester
             "pytest-trio; make it an async fixture to use trio.",
         ]
     )
+
+
+def test_a_sync_fixture_over_an_async_one_runs_in_the_run(
+    pytester: pytest.Pytester, trio_env: TrioEnv
+) -> None:
+    # As pytest-trio does: a sync fixture that depends on an async (or trio)
+    # fixture is one of the run's, and may use trio.
+    pytester.makeini("[pytest]\ntrio_mode = true\ntrio_group_by = module\n")
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture
+        async def clock_start():
+            return trio.current_time()
+
+        @pytest.fixture
+        def elapsed(clock_start, nursery):
+            nursery.start_soon(trio.sleep, 0)
+            yield trio.current_time() - clock_start
+            assert trio.current_time() >= clock_start
+
+        async def test_a(elapsed):
+            assert elapsed >= 0
+        """
+    )
+    result = pytester.runpytest(*trio_env.args)
+    result.assert_outcomes(passed=1)

@@ -36,6 +36,33 @@ def in_fixture_of(item: pytest.Function, filename: str, function: str) -> bool:
     return False
 
 
+def sees_no_run(fixturedef: FixtureDef[Any], item: pytest.Function) -> bool:
+    """Whether a member's fixture runs with no trio run visible in its thread.
+
+    A sync fixture that depends, directly or not, on no async or trio
+    fixture: pytest-trio runs one that does inside its trio run, and so
+    does this plugin.
+    """
+    from ._trio_fixtures import runs_outside_the_run
+
+    base = compat.item_fixturedefs(item)
+    seen: set[str] = set()
+    todo = [fixturedef]
+    while todo:
+        current = todo.pop()
+        if not runs_outside_the_run(current):
+            return False
+        for name in current.argnames:
+            if name in seen:
+                continue
+            seen.add(name)
+            # (A fixture that overrides one of its own name depends on that one.)
+            defs = [each for each in base.get(name, ()) if each is not current]
+            if defs:
+                todo.append(defs[-1])
+    return True
+
+
 def is_async_function(func: object) -> bool:
     """Whether ``func`` is a coroutine or async-generator function."""
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)

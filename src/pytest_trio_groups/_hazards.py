@@ -6,6 +6,7 @@ import os
 import sys
 import time
 import traceback
+import types
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,9 @@ class HazardWatch(RunObserver):
         self._changed_by: dict[Hashable, dict[MemberRun, str]] = {}
         #: Keyed things that overlapping tests changed only from one place
         #: (an autouse fixture's line): one note each at the end, by place.
-        self._same_place: dict[tuple[str, str], set[MemberRun]] = {}
+        self._same_place: dict[
+            tuple[str, str], tuple[traceback.FrameSummary | None, set[MemberRun]]
+        ] = {}
         #: (thing, the two members) already warned about.
         self._reported: set[tuple[Hashable, frozenset[MemberRun]]] = set()
         self._patches: list[tuple[object, str, object]] = []
@@ -81,12 +84,13 @@ class HazardWatch(RunObserver):
             owner, name, original = self._patches.pop()
             setattr(owner, name, original)
         self._changed_by.clear()
-        for (description, where), members in self._same_place.items():
+        for (description, where), (frame, members) in self._same_place.items():
             note(
                 f"{len(members)} tests of {self._label} changed {description} at {where} "
                 "while others did the same from the same line; one note rather than a "
                 "SharedStateWarning per overlap. A test that reads it may see another "
-                "test's value, or the original once another test's teardown undid its change."
+                "test's value, or the original once another test's teardown undid its change.",
+                frame,
             )
         self._same_place.clear()
 
@@ -169,7 +173,8 @@ class HazardWatch(RunObserver):
         """The current test is changing ``thing``: warn if a running sibling can be hurt."""
         __tracebackhide__ = True
         member = CURRENT_MEMBER.get(None)
-        if member is None:
+        if member is None or _undoing_a_monkeypatch():
+            # An undo puts back a change that was seen when it was made.
             return
         running = self._running
         frame = caller_frame()
@@ -185,7 +190,8 @@ class HazardWatch(RunObserver):
             if others and all(changed_by[other] == changed_by[member] for other in others):
                 # The same line of a fixture in every test (an autouse
                 # fixture's, typically): noted once, not per overlap.
-                self._same_place.setdefault((description, where), set()).update((member, *others))
+                _, members = self._same_place.setdefault((description, where), (frame, set()))
+                members.update((member, *others))
                 return
         else:
             others = [m for m in running if m is not member]
@@ -231,6 +237,22 @@ class HazardWatch(RunObserver):
         if self._mode == "error":
             raise warning
         attribute(member, warning, frame)
+
+
+def _undoing_a_monkeypatch() -> bool:
+    """Whether ``pytest.MonkeyPatch.undo`` is on the stack (pytest 8.4, 9.2)."""
+    frame: types.FrameType | None = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            break
+        code = frame.f_code
+        if code.co_name == "undo" and code.co_filename.endswith(_MONKEYPATCH_MODULE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+_MONKEYPATCH_MODULE = os.path.join("_pytest", "monkeypatch.py")
 
 
 def activate(config: pytest.Config, mode: str) -> None:

@@ -16,10 +16,17 @@ if TYPE_CHECKING:
     from ._runner import MemberRun
 
 
-def note(message: str) -> None:
-    """A warning in pytest's summary; never an error, whatever the warning filters."""
+def note(message: str, where: traceback.FrameSummary | None = None) -> None:
+    """A warning in pytest's summary; never an error, whatever the warning filters.
+
+    ``where``: the place in the user's code it is shown at.
+    """
     try:
-        warnings.warn(pytest.PytestWarning(message), stacklevel=1)
+        if where is None:
+            warnings.warn(pytest.PytestWarning(message), stacklevel=1)
+        else:
+            warning = pytest.PytestWarning(message)
+            warnings.warn_explicit(warning, type(warning), where.filename, where.lineno or 0)
     except Warning:
         pass
 

@@ -237,7 +237,7 @@ def finish_done(fixturedef: FixtureDef[Any]) -> None:
     fixturedef._finalizers.clear()
 
 
-def pyfuncitem(request: Any) -> pytest.Item:
+def pyfuncitem(request: Any) -> pytest.Function:
     """The test item a fixture request is for (``request._pyfuncitem``, pytest 8.4, 9.2)."""
     return request._pyfuncitem  # type: ignore[no-any-return]
 

@@ -12,7 +12,7 @@ import pytest
 
 from . import _pytest_compat as compat
 from . import _trio_compat
-from ._trio_fixtures import runs_outside_the_run
+from ._fixtures import sees_no_run
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -240,7 +240,8 @@ class GroupSetupState:
         if compat.finish_is_noop(fixturedef):
             return
         errors = await self._run_finalizers(
-            compat.fixture_finalizers(fixturedef), outside_the_run=runs_outside_the_run(fixturedef)
+            compat.fixture_finalizers(fixturedef),
+            outside_the_run=sees_no_run(fixturedef, compat.pyfuncitem(request)),
         )
         if compat.finish_calls_post_finalizer():
             request.node.ihook.pytest_fixture_post_finalizer(fixturedef=fixturedef, request=request)

@@ -361,15 +361,15 @@ def pytest_fixture_setup_of_members(
                 cache_key = fixturedef.cache_key(request)
                 fixturedef.cached_result = (None, cache_key, (exc, exc.__traceback__))
             raise
-    from ._fixtures import is_async_fixture
+    from ._fixtures import is_async_fixture, sees_no_run
 
     if is_async_fixture(fixturedef):
         member.async_fixtures.setup(fixturedef, request, member)
-    if not _trio_fixtures.runs_outside_the_run(fixturedef):
+    if not sees_no_run(fixturedef, member.item):
         return (yield)
     # A sync fixture sees no trio run, as under pytest-trio: it may call
     # trio.run() or make an asyncio loop. What it depends on is set up
-    # first, where async and trio fixtures can be.
+    # first, outside that.
     for argname in fixturedef.argnames:
         request.getfixturevalue(argname)
     from ._trio_compat import outside_the_run
