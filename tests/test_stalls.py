@@ -16,9 +16,15 @@ async def wait_for_gate():
 async def test_waits_on_a_gate():
     await wait_for_gate()
 
+async def keep_alive():
+    # A background task woken by its timer, as a library's: no progress.
+    while True:
+        await trio.sleep(0.02)
+
 @pytest.mark.trio_group("g", timeout=1)
 async def test_waits_in_a_child_task():
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(keep_alive)
         nursery.start_soon(wait_for_gate, name="helper")
 """
 
@@ -31,7 +37,8 @@ def test_a_stalled_group_says_where_each_test_waits(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(
         [
             "*- trio_group: no test of the group made progress -*",
-            "trio_group 'g': no test has made progress for *s (no task ran, none finished). "
+            "trio_group 'g': no test has made progress for *s (no test's own task ran, none "
+            "finished). "
             "Where each running test waits:",
             "  test_stall.py::test_waits_on_a_gate (call, running *s):",
             "    test_stall.py:10 in test_waits_on_a_gate",
@@ -40,7 +47,7 @@ def test_a_stalled_group_says_where_each_test_waits(pytester: pytest.Pytester) -
             "        await GATE.wait()",
             "    waiting in Event.wait (*trio*_sync.py:*)",
             "  test_stall.py::test_waits_in_a_child_task (call, running *s):",
-            "    test_stall.py:14 in test_waits_in_a_child_task",
+            "    test_stall.py:19 in test_waits_in_a_child_task",
             "        async with trio.open_nursery() as nursery:",
             "    waiting in NurseryManager.__aexit__ (*trio*)",
             "    in task 'helper':",
@@ -91,7 +98,8 @@ def test_a_workers_stall_report_is_printed_by_the_controller(pytester: pytest.Py
     result.stdout.fnmatch_lines(
         [
             "*- [[]gw0] trio_group: no test of the group made progress -*",
-            "trio_group 'g': no test has made progress for *s (no task ran, none finished). "
+            "trio_group 'g': no test has made progress for *s (no test's own task ran, none "
+            "finished). "
             "Where each running test waits:",
             "  test_stall.py::test_waits_on_a_gate (call, running *s):",
         ]

@@ -325,3 +325,41 @@ def test_no_limit_strikes_once_the_debugger_was_entered(pytester: pytest.Pyteste
     )
     result.stdout.fnmatch_lines(["*PDB continue*"])
     result.assert_outcomes(passed=2)
+
+
+def test_a_limit_says_where_the_test_waited(pytester: pytest.Pytester) -> None:
+    # The cancellation unwinds through nurseries and cleanup code, which
+    # can end the traceback elsewhere; the message keeps where the test and
+    # its tasks were when the limit struck.
+    pytester.makepyfile(
+        test_parked="""
+        import pytest, trio
+
+        async def receive(channel):
+            return await channel.receive()
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.timeout(0.3)
+        async def test_parked():
+            send, recv = trio.open_memory_channel(0)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.sleep_forever, name="background")
+                await receive(recv)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E*Timeout: test exceeded pytest-timeout's limit of 0.3s (trio_group 'g')",
+            "E*",
+            "E*Where the test waited:",
+            "E*test_parked.py:12 in test_parked",
+            "E*await receive(recv)",
+            "E*test_parked.py:4 in receive",
+            "E*return await channel.receive()",
+            "E*waiting in MemoryReceiveChannel.receive (*trio*)",
+            "E*in task 'background':",
+            "E*waiting in sleep_forever (*trio*)",
+        ]
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +15,7 @@ from ._pytest_compat import FixtureDef
 
 if TYPE_CHECKING:
     from ._plugins.pytest_trio import PytestTrio
+    from ._runner import MemberRun
 
 _Defs = Sequence[FixtureDef[Any]]
 #: The parameter indices a copy of a wider-scoped fixture is for: ``(name, index)`` pairs.
@@ -34,6 +36,43 @@ def in_fixture_of(item: pytest.Function, filename: str, function: str) -> bool:
             if code is not None and code.co_name == function and code.co_filename == filename:
                 return True
     return False
+
+
+@contextlib.contextmanager
+def setting_up(
+    fixturedef: FixtureDef[Any], request: Any, member: MemberRun | None
+) -> Iterator[None]:
+    """Around pytest's setup of a group member's fixture (``member``), or of one
+    set up before its group's run (``member`` is ``None``).
+
+    A member's async fixture is set up by ``AsyncFixtures`` (which leaves
+    pytest's code here); a sync one sees no trio run, as under pytest-trio,
+    unless it depends on an async or trio fixture: it may call
+    ``trio.run()`` or make an asyncio loop.
+    """
+    if member is None:
+        try:
+            yield
+        except BaseException as exc:
+            if not isinstance(exc, compat.test_outcome_types()):
+                # pytest caches only test outcomes; this one (a Ctrl-C,
+                # SystemExit) is raised again at the test's own setup.
+                cache_key = fixturedef.cache_key(request)
+                fixturedef.cached_result = (None, cache_key, (exc, exc.__traceback__))
+            raise
+        return
+    if is_async_fixture(fixturedef):
+        member.async_fixtures.setup(fixturedef, request, member)
+    if not sees_no_run(fixturedef, member.item):
+        yield
+        return
+    # What it depends on is set up first, where the run can be seen.
+    for argname in fixturedef.argnames:
+        request.getfixturevalue(argname)
+    from ._trio_compat import outside_the_run
+
+    with outside_the_run():
+        yield
 
 
 def sees_no_run(fixturedef: FixtureDef[Any], item: pytest.Function) -> bool:

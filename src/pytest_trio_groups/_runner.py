@@ -653,7 +653,10 @@ class MemberRun:
             return self._crash
         if self._cause == "expired":
             assert self._expiry is not None
-            message = self._expiry
+            # The observers' word goes on the first line, before what follows it.
+            first, newline, rest = self._expiry.partition("\n")
+            details = "".join(o.timeout_detail(self, 0.0) for o in self.run_.observers)
+            message = first + details + newline + rest
         else:
             assert self.timeout is not None
             self.timed_out = True

@@ -75,12 +75,28 @@ def where_waiting(task: trio.lowlevel.Task, indent: str, root: str = "") -> list
     return lines
 
 
-class StallWatch(RunObserver):
-    """Notices when a group's event loop has sat idle for ``seconds``, and says where each test waits.
+def describe_tasks(task: trio.lowlevel.Task, root: str = "") -> list[str]:
+    """Where ``task`` and the tasks it started wait, indented under a test's line."""
+    lines = []
+    for index, each in enumerate(_tasks_under(task)):
+        where = where_waiting(each, "      " if index else "    ", root)
+        if not where:
+            continue
+        if index:
+            lines.append(f"    in task {each.name!r}:")
+        lines.extend(where)
+    return lines
 
-    Its instrument is called once per batch of task steps (``before_io_wait``
-    and ``after_io_wait``), never per step; a watchdog thread checks the
-    idle time and asks the loop, through its token, to write the report.
+
+class StallWatch(RunObserver):
+    """Notices when no test of a group has moved for ``seconds``, and says where each one waits.
+
+    A test moves when its own task -- the one that runs its fixtures and
+    its body -- takes a step, or when it finishes; background tasks that
+    wake up on a timer (a library's keep-alive) are no progress. The
+    report is made while the loop waits for I/O (a loop held by a test's
+    synchronous code is the blocked-loop watch's). A watchdog thread checks
+    and asks the loop, through its token, to write the report.
     """
 
     def __init__(self, seconds: float, run: GroupRun) -> None:
@@ -90,11 +106,15 @@ class StallWatch(RunObserver):
         self._watchdog = session_watchdog(run.session.config)
         self._token: trio.lowlevel.TrioToken | None = None
         self._alarm: Alarm | None = None
-        #: When the loop last started waiting with nothing to run; ``None`` while it runs.
-        self._idle_since: float | None = None
-        #: The start of the stall the last report was about, and when it was made.
-        self._reported: tuple[float, float] | None = None
+        #: Whether the loop waits for I/O (no task step is running).
+        self._idle = False
+        #: When a test's own task last took a step, or a test finished.
+        self._progress = _clock()
+        #: When the last report about the current stall was made.
+        self._reported: float | None = None
         self._running: dict[MemberRun, tuple[trio.lowlevel.Task, float]] = {}
+        #: The running tests' own tasks.
+        self._tasks: set[trio.lowlevel.Task] = set()
         #: The last stall report made while each running member waited.
         self._stalled: dict[MemberRun, str] = {}
         self._watching = False
@@ -117,10 +137,15 @@ class StallWatch(RunObserver):
     def member_started(self, member: MemberRun) -> None:
         import trio
 
-        self._running[member] = (trio.lowlevel.current_task(), _clock())
+        task = trio.lowlevel.current_task()
+        self._running[member] = (task, _clock())
+        self._tasks.add(task)
 
     def member_finished(self, member: MemberRun) -> None:
-        self._running.pop(member, None)
+        entry = self._running.pop(member, None)
+        if entry is not None:
+            self._tasks.discard(entry[0])
+        self._progress = _clock()
         stalled = self._stalled.pop(member, None)
         if stalled:
             for report in member.result.report_list:
@@ -128,12 +153,15 @@ class StallWatch(RunObserver):
                     report.sections.append((STALLED, stalled))
                     break
 
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task in self._tasks:
+            self._progress = _clock()
+
     def before_io_wait(self, timeout: float) -> None:
-        if self._idle_since is None:
-            self._idle_since = _clock()
+        self._idle = True
 
     def after_io_wait(self, timeout: float) -> None:
-        self._idle_since = None
+        self._idle = False
 
     def timeout_detail(self, member: MemberRun, late_by: float) -> str:
         others = [other for other in self._running if other is not member]
@@ -149,29 +177,20 @@ class StallWatch(RunObserver):
         for member in members[:_SHOWN_MEMBERS]:
             task, started = self._running[member]
             lines.append(f"  {member.item.nodeid} ({member.phase}, running {now - started:.1f}s):")
-            tasks = _tasks_under(task)
-            for index, each in enumerate(tasks):
-                where = where_waiting(each, "      " if index else "    ", self._root)
-                if not where:
-                    continue
-                if index:
-                    lines.append(f"    in task {each.name!r}:")
-                lines.extend(where)
+            lines.extend(describe_tasks(task, self._root))
         if len(members) > _SHOWN_MEMBERS:
             lines.append(f"  ... and {len(members) - _SHOWN_MEMBERS} more")
         return lines
 
-    def _report(self, since: float) -> None:
-        # Our own wake-up is no progress: the stall goes on from ``since``.
-        self._idle_since = since
+    def _report(self) -> None:
         members = list(self._running)
         if not members:
             return
-        idle = _clock() - since
+        still = _clock() - self._progress
         text = "\n".join(
             [
-                f"{self._run.group.label}: no test has made progress for {idle:.1f}s "
-                "(no task ran, none finished). Where each running test waits:",
+                f"{self._run.group.label}: no test has made progress for {still:.1f}s "
+                "(no test's own task ran, none finished). Where each running test waits:",
                 *self._describe(members),
             ]
         )
@@ -194,20 +213,23 @@ class StallWatch(RunObserver):
     def _tick(self) -> None:
         if not self._watching:
             return
-        since = self._idle_since
-        now = _clock()
-        due = since is not None and now - since >= self._seconds
-        if due and since is not None:
-            last = self._reported
-            # Once per stall, and again each time it has lasted another period.
-            if last is None or last[0] != since or now - last[1] >= self._seconds:
-                self._reported = (since, now)
-                token = self._token
-                if token is not None:
-                    try:
-                        token.run_sync_soon(self._report, since)
-                    except RuntimeError:  # the run is over
-                        pass
+        now, progress, last = _clock(), self._progress, self._reported
+        if last is not None and last < progress:
+            last = self._reported = None  # a test moved: a new stall starts
+        # Once per stall, and again each time it has lasted another period.
+        if (
+            self._idle
+            and self._running
+            and now - progress >= self._seconds
+            and (last is None or now - last >= self._seconds)
+        ):
+            self._reported = now
+            token = self._token
+            if token is not None:
+                try:
+                    token.run_sync_soon(self._report)
+                except RuntimeError:  # the run is over
+                    pass
         self._alarm = self._watchdog.after(self._seconds / 4, self._tick)
 
 

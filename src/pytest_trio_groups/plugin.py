@@ -347,34 +347,11 @@ def pytest_fixture_setup_of_members(
     # before another plugin's wrapper (pytest-asyncio's, in auto mode) can
     # take it over: setting it up here never returns to them.
     member = CURRENT_MEMBER.get(None)
-    if member is None:
-        if not BEFORE_THE_RUN.get():
-            return (yield)
-        try:
-            return (yield)
-        except BaseException as exc:
-            from ._pytest_compat import test_outcome_types
-
-            if not isinstance(exc, test_outcome_types()):
-                # pytest caches only test outcomes; this one (a Ctrl-C,
-                # SystemExit) is raised again at the test's own setup.
-                cache_key = fixturedef.cache_key(request)
-                fixturedef.cached_result = (None, cache_key, (exc, exc.__traceback__))
-            raise
-    from ._fixtures import is_async_fixture, sees_no_run
-
-    if is_async_fixture(fixturedef):
-        member.async_fixtures.setup(fixturedef, request, member)
-    if not sees_no_run(fixturedef, member.item):
+    if member is None and not BEFORE_THE_RUN.get():
         return (yield)
-    # A sync fixture sees no trio run, as under pytest-trio: it may call
-    # trio.run() or make an asyncio loop. What it depends on is set up
-    # first, outside that.
-    for argname in fixturedef.argnames:
-        request.getfixturevalue(argname)
-    from ._trio_compat import outside_the_run
+    from ._fixtures import setting_up
 
-    with outside_the_run():
+    with setting_up(fixturedef, request, member):
         return (yield)
 
 

@@ -200,7 +200,15 @@ class MemberTimeouts(RunObserver):
 
         def expire() -> None:
             if limit.active and not self._suspended:
-                limit.member.expire(limit.message())
+                # Where it waited, before the cancellation unwinds it: the
+                # traceback may end in a library's cleanup instead.
+                from .._stalls import describe_tasks
+
+                message = limit.message()
+                where = describe_tasks(limit.task, str(limit.member.item.config.rootpath) + os.sep)
+                if where:
+                    message += "\n\nWhere the test waited:\n" + "\n".join(where)
+                limit.member.expire(message)
 
         try:
             self._token.run_sync_soon(expire)
