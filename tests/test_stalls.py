@@ -66,7 +66,11 @@ def test_a_stalled_group_says_where_each_test_waits(pytester: pytest.Pytester) -
             "E*Where the other running tests of the group waited:",
             "E*  test_stall.py::test_waits_in_a_child_task (call, running *s):",
             "*- trio_group: no test of the group made progress -*",
-            "trio_group 'g': no test has made progress for *",
+            "trio_group 'g': no test has made progress for *s (no test's own task ran, none "
+            "finished). Where it waited:",
+            "  test_stall.py::test_waits_on_a_gate (call, running *s):",
+            "    test_stall.py:10 in test_waits_on_a_gate",
+            "*_ test_waits_in_a_child_task _*",
         ]
     )
 

@@ -25,6 +25,8 @@ _clock = time.monotonic
 _SHOWN_MEMBERS = 20
 #: Frames shown per task, innermost last.
 _SHOWN_FRAMES = 6
+#: Tasks shown per test besides its own (a library may start hundreds).
+_SHOWN_TASKS = 3
 STALLED = "trio_group: no test of the group made progress"
 
 
@@ -76,15 +78,16 @@ def where_waiting(task: trio.lowlevel.Task, indent: str, root: str = "") -> list
 
 
 def describe_tasks(task: trio.lowlevel.Task, root: str = "") -> list[str]:
-    """Where ``task`` and the tasks it started wait, indented under a test's line."""
-    lines = []
-    for index, each in enumerate(_tasks_under(task)):
-        where = where_waiting(each, "      " if index else "    ", root)
-        if not where:
-            continue
-        if index:
+    """Where ``task`` and the first few tasks it started wait, indented under a test's line."""
+    tasks = _tasks_under(task)
+    lines = where_waiting(task, "    ", root)
+    for each in tasks[1 : 1 + _SHOWN_TASKS]:
+        where = where_waiting(each, "      ", root)
+        if where:
             lines.append(f"    in task {each.name!r}:")
-        lines.extend(where)
+            lines.extend(where)
+    if len(tasks) > 1 + _SHOWN_TASKS:
+        lines.append(f"    and {len(tasks) - 1 - _SHOWN_TASKS} more tasks in its nurseries")
     return lines
 
 
@@ -172,30 +175,35 @@ class StallWatch(RunObserver):
         )
 
     def _describe(self, members: list[MemberRun]) -> list[str]:
-        now = _clock()
         lines = []
         for member in members[:_SHOWN_MEMBERS]:
-            task, started = self._running[member]
-            lines.append(f"  {member.item.nodeid} ({member.phase}, running {now - started:.1f}s):")
-            lines.extend(describe_tasks(task, self._root))
+            lines.extend(self._describe_one(member))
         if len(members) > _SHOWN_MEMBERS:
             lines.append(f"  ... and {len(members) - _SHOWN_MEMBERS} more")
         return lines
+
+    def _describe_one(self, member: MemberRun) -> list[str]:
+        task, started = self._running[member]
+        return [
+            f"  {member.item.nodeid} ({member.phase}, running {_clock() - started:.1f}s):",
+            *describe_tasks(task, self._root),
+        ]
 
     def _report(self) -> None:
         members = list(self._running)
         if not members:
             return
         still = _clock() - self._progress
-        text = "\n".join(
-            [
-                f"{self._run.group.label}: no test has made progress for {still:.1f}s "
-                "(no test's own task ran, none finished). Where each running test waits:",
-                *self._describe(members),
-            ]
+        headline = (
+            f"{self._run.group.label}: no test has made progress for {still:.1f}s "
+            "(no test's own task ran, none finished)."
         )
+        text = "\n".join([f"{headline} Where each running test waits:", *self._describe(members)])
         for member in members:
-            self._stalled[member] = text
+            # Its own report keeps its own part.
+            self._stalled[member] = "\n".join(
+                [f"{headline} Where it waited:", *self._describe_one(member)]
+            )
         config = self._run.session.config
         sink = config.stash.get(STALL_SINK_KEY, None)
         if sink is not None:
