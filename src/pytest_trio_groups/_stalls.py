@@ -5,7 +5,6 @@ from __future__ import annotations
 import linecache
 import os
 import time
-import types
 from typing import TYPE_CHECKING, cast
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from ._context import STALL_SINK_KEY
 from ._notices import _plumbing
 from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
-from ._watchdog import Alarm, session_watchdog
+from ._watchdog import Alarm, coroutine_frames, session_watchdog
 
 if TYPE_CHECKING:
     import trio
@@ -28,18 +27,6 @@ _SHOWN_FRAMES = 6
 #: Tasks shown per test besides its own (a library may start hundreds).
 _SHOWN_TASKS = 3
 STALLED = "trio_group: no test of the group made progress"
-
-
-def _coroutine_frames(task: trio.lowlevel.Task) -> list[tuple[types.CodeType, int]]:
-    """The code and line ``task`` is parked at in each of its frames, outermost first."""
-    frames = []
-    awaitable: object = task.coro
-    while awaitable is not None:
-        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
-        if frame is not None:
-            frames.append((frame.f_code, frame.f_lineno))
-        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
-    return frames
 
 
 def _tasks_under(task: trio.lowlevel.Task) -> list[trio.lowlevel.Task]:
@@ -57,7 +44,7 @@ def where_waiting(task: trio.lowlevel.Task, indent: str, root: str = "") -> list
     The call is the first frame below them of trio's, a library's or the
     plugin's: ``Event.wait``, ``NurseryManager.__aexit__``, ``SocketStream.receive_some``.
     """
-    frames = _coroutine_frames(task)
+    frames = [(frame.f_code, lineno) for frame, lineno in coroutine_frames(task)]
     plumbing = _plumbing()
     own = [i for i, (code, _) in enumerate(frames) if not code.co_filename.startswith(plumbing)]
     lines = []

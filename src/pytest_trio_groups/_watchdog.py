@@ -126,8 +126,8 @@ class StepTracker:
         self.task = None
 
 
-def task_stack(task: trio.lowlevel.Task) -> str:
-    """Where ``task`` is: its chain of coroutine frames, outermost first, as text."""
+def coroutine_frames(task: trio.lowlevel.Task) -> list[tuple[types.FrameType, int]]:
+    """The frames ``task`` is parked in, and their lines, outermost first."""
     frames: list[tuple[types.FrameType, int]] = []
     awaitable: object = task.coro
     while awaitable is not None:
@@ -135,7 +135,12 @@ def task_stack(task: trio.lowlevel.Task) -> str:
         if frame is not None:
             frames.append((frame, frame.f_lineno))
         awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
-    return "".join(traceback.StackSummary.extract(iter(frames)).format())
+    return frames
+
+
+def task_stack(task: trio.lowlevel.Task) -> str:
+    """Where ``task`` is: its chain of coroutine frames, outermost first, as text."""
+    return "".join(traceback.StackSummary.extract(iter(coroutine_frames(task))).format())
 
 
 def thread_stacks(skip: int | None) -> str:
