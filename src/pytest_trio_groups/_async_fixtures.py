@@ -115,14 +115,14 @@ class AsyncFixtures:
         group_nursery: trio.Nursery,
         state: GroupSetupState,
         teardown_timeout: float,
-        session_run: SessionRun | None = None,
-        deadline_scope: Callable[[float], trio.CancelScope] | None = None,
+        session_run: SessionRun | None,
+        deadline_scope: Callable[[float], trio.CancelScope],
     ) -> None:
         self._group_nursery = group_nursery
         self._state = state
         self._teardown_timeout = teardown_timeout
         #: A scope cancelled after some real seconds (the group's clock may be virtual).
-        self._deadline_scope = deadline_scope or _trio_deadline
+        self._deadline_scope = deadline_scope
         #: Where wider-scoped fixtures live when the group runs in the
         #: session's trio run: they outlive the group, until pytest ends
         #: their scope.
@@ -360,29 +360,26 @@ class AsyncFixtures:
         seconds = self._teardown_timeout
         # The session's run has a real clock; a group's may be virtual.
         deadline = _trio_deadline if in_session_run else self._deadline_scope
+        cut_short = False
         try:
             with deadline(seconds) as grace:
                 await handle.done.wait()
         except trio.Cancelled:
-            # The teardown was cut short (a second Ctrl-C): cancel the fixture.
-            await self._cancel_teardown(handle)
-            raise handle.error or teardown_timeout_error(handle.argname, seconds) from None
+            cut_short = True  # a second Ctrl-C
         except BaseException:
             # A Ctrl-C while the group's main task waited for it: cut short.
             handle.scope.cancel()
             raise
-        if grace.cancelled_caught:
-            # Its grace period ran out: cancel the fixture.
-            await self._cancel_teardown(handle)
+        if cut_short or grace.cancelled_caught:
+            # Its grace period ran out, or the teardown was cut short: cancel
+            # the fixture, and give it a moment to finish.
+            handle.scope.cancel()
+            with trio.CancelScope(shield=True) as cancelled:
+                cancelled.deadline = trio.current_time() + _CANCEL_GRACE
+                await handle.done.wait()
             raise handle.error or teardown_timeout_error(handle.argname, seconds) from None
         if handle.error is not None and not handle.reported:
             raise handle.error
-
-    async def _cancel_teardown(self, handle: _FixtureTask) -> None:
-        handle.scope.cancel()
-        with trio.CancelScope(shield=True) as grace:
-            grace.deadline = trio.current_time() + _CANCEL_GRACE
-            await handle.done.wait()
 
     async def close(self, *, cut_short: bool = False) -> list[BaseException]:
         """Tear down the wider-scoped async fixtures still alive: their trio run ends.

@@ -376,31 +376,29 @@ def _cached(item: pytest.Function, error: BaseException) -> bool:
 
 
 def _sync_wider_fixtures(item: pytest.Function) -> list[str]:
-    """The fixtures ``set_up_before_the_run`` sets up for ``item``, in pytest's order."""
-    from ._trio_fixtures import runs_outside_the_run
+    """The fixtures ``set_up_before_the_run`` sets up for ``item``, in pytest's order.
 
+    Wider-scoped ones that see no run (``sees_no_run``), with no parameters
+    among them and what they depend on, and that override no fixture of
+    their own name.
+    """
     base = compat.item_fixturedefs(item)
     callspec = getattr(item, "callspec", None)
     indices: dict[str, int] = dict(callspec.indices) if callspec is not None else {}
-    known: dict[str, bool] = {"request": True}
-
-    def plain(name: str) -> bool:
-        answer = known.get(name)
-        if answer is None:
-            known[name] = False  # (a cycle is no plain fixture)
-            defs = base.get(name)
-            fixturedef = defs[-1] if defs else None
-            answer = known[name] = (
-                fixturedef is not None
-                and name not in fixturedef.argnames  # not an override of itself
-                and not is_per_test(fixturedef, item)
-                and runs_outside_the_run(fixturedef)
-                and not (indices and param_key(base, indices, fixturedef))
-                and all(plain(dependency) for dependency in fixturedef.argnames)
-            )
-        return answer
-
-    return [name for name in item.fixturenames if name != "request" and plain(name)]
+    names = []
+    for name in item.fixturenames:
+        defs = base.get(name)
+        if not defs:
+            continue  # ("request", or one only requested later)
+        fixturedef = defs[-1]
+        if (
+            not is_per_test(fixturedef, item)
+            and name not in fixturedef.argnames
+            and not (indices and param_key(base, indices, fixturedef))
+            and sees_no_run(fixturedef, item)
+        ):
+            names.append(name)
+    return names
 
 
 def isolate(item: pytest.Function, shared: SharedClones) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import linecache
-import os
 import time
+import traceback
 from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from ._context import STALL_SINK_KEY
-from ._notices import _plumbing
+from ._notices import _plumbing, place
 from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
 from ._watchdog import Alarm, coroutine_frames, session_watchdog
 
@@ -49,10 +49,8 @@ def where_waiting(task: trio.lowlevel.Task, indent: str, root: str = "") -> list
     own = [i for i, (code, _) in enumerate(frames) if not code.co_filename.startswith(plumbing)]
     lines = []
     for code, lineno in (frames[i] for i in own[-_SHOWN_FRAMES:]):
-        path = code.co_filename
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        lines.append(f"{indent}{path}:{lineno} in {code.co_name}")
+        frame = traceback.FrameSummary(code.co_filename, lineno, code.co_name, lookup_line=False)
+        lines.append(f"{indent}{place(frame, root)}")
         text = linecache.getline(code.co_filename, lineno).strip()
         if text:
             lines.append(f"{indent}    {text}")
@@ -108,7 +106,7 @@ class StallWatch(RunObserver):
         #: The last stall report made while each running member waited.
         self._stalled: dict[MemberRun, str] = {}
         self._watching = False
-        self._root = str(run.session.config.rootpath) + os.sep
+        self._root = str(run.session.config.rootpath)
 
     # -- in the loop's thread ---------------------------------------------------
 

@@ -93,14 +93,10 @@ def outside_the_run() -> Iterator[None]:
     policy) makes event loops as in a thread without trio.
     """
     from sniffio import thread_local as sniffio_state
-    from trio._core._run import GLOBAL_RUN_CONTEXT
 
-    context = GLOBAL_RUN_CONTEXT.__dict__
-    saved = dict(context)
-    hooks = sys.get_asyncgen_hooks()
+    # (No SIGINT handler in the replacement: trio's stays in place.)
+    outer = swap_run_state(RunState({}, None, (None, None)))
     main_thread = _in_main_thread()
-    context.clear()
-    sys.set_asyncgen_hooks(None, None)
     library, sniffio_state.name = sniffio_state.name, None
     wakeup_fd = signal.set_wakeup_fd(-1) if main_thread else -1
     try:
@@ -117,9 +113,7 @@ def outside_the_run() -> Iterator[None]:
         if main_thread:
             signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
         sniffio_state.name = library
-        sys.set_asyncgen_hooks(hooks.firstiter, hooks.finalizer)
-        context.clear()
-        context.update(saved)
+        swap_run_state(outer)
 
 
 def _in_main_thread() -> bool:

@@ -205,7 +205,7 @@ class MemberTimeouts(RunObserver):
                 from .._stalls import describe_tasks
 
                 message = limit.message()
-                where = describe_tasks(limit.task, str(limit.member.item.config.rootpath) + os.sep)
+                where = describe_tasks(limit.task, str(limit.member.item.config.rootpath))
                 if where:
                     message += "\n\nWhere the test waited:\n" + "\n".join(where)
                 limit.member.expire(message)
