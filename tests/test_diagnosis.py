@@ -361,3 +361,54 @@ def test_remember_alone_under_xdist_keeps_what_every_worker_found(
     second.stdout.fnmatch_lines(
         ["trio_group: 2 tests run on their own, outside their groups: they failed only*"]
     )
+
+
+def test_the_run_alone_starts_without_the_patches_the_group_left_behind(
+    pytester: pytest.Pytester,
+) -> None:
+    # test_a patches, test_b patches over it, test_a undoes, test_b undoes:
+    # test_a's value stays until the group ends. test_c, which needs the
+    # original, fails beside them; run again on its own it must see the
+    # original, not that leftover.
+    pytester.makepyfile(
+        settings="""
+        MODE = "original"
+        """,
+        test_leftover="""
+        import pytest, trio
+        import settings
+
+        A_PATCHED, B_PATCHED, A_DONE = trio.Event(), trio.Event(), trio.Event()
+
+        @pytest.fixture
+        async def a_done():
+            yield
+            A_DONE.set()
+
+        @pytest.mark.trio_group("g")
+        async def test_a(a_done, monkeypatch):
+            monkeypatch.setattr(settings, "MODE", "a")
+            A_PATCHED.set()
+            await B_PATCHED.wait()
+
+        @pytest.mark.trio_group("g")
+        async def test_b(monkeypatch):
+            await A_PATCHED.wait()
+            monkeypatch.setattr(settings, "MODE", "b")
+            B_PATCHED.set()
+            await A_DONE.wait()
+
+        @pytest.mark.trio_group("g")
+        async def test_c():
+            await A_PATCHED.wait()
+            assert settings.MODE == "original"
+        """,
+    )
+    result = pytester.runpytest("--trio-group-rerun-alone", "--trio-group-hazards=off")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_leftover.py::test_c failed in trio_group 'g' and passed when run again on "
+            "its own after the group: it fails only when run concurrently."
+        ]
+    )
