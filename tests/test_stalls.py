@@ -108,3 +108,91 @@ def test_a_workers_stall_report_is_printed_by_the_controller(pytester: pytest.Py
             "  test_stall.py::test_waits_on_a_gate (call, running *s):",
         ]
     )
+
+
+# Tests that assume they run alone: beside another one, each waits for a
+# message that never comes (as a subscriber does whose subscription was not
+# seen in time).
+ASSUME_ALONE = """
+import pytest, trio
+
+RUNNING = []
+
+async def exchange():
+    RUNNING.append(1)
+    try:
+        await trio.sleep(0.05)
+        if len(RUNNING) > 1:
+            await trio.sleep_forever()  # the reply went to the other test
+    finally:
+        RUNNING.pop()
+
+@pytest.mark.trio_group("g", timeout=60)
+async def test_first():
+    await exchange()
+
+@pytest.mark.trio_group("g", timeout=60)
+async def test_second():
+    await exchange()
+"""
+
+
+def test_under_pass_alone_a_stalled_group_is_cancelled_and_its_tests_run_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_alone=ASSUME_ALONE)
+    result = pytester.runpytest(
+        "--trio-group-stall-report=0.3", "--trio-group-pass-alone", "-W", "default"
+    )
+    # Ended at the first report, not at the 60 s deadline.
+    result.assert_outcomes(passed=2, warnings=2)
+    assert result.duration < 30
+    result.stdout.fnmatch_lines(
+        [
+            "*- trio_group: no test of the group made progress -*",
+            "trio_group 'g': no test has made progress for *s*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_alone.py::test_first failed at call in trio_group 'g' (*Stalled: no test of "
+            "trio_group 'g' made progress for *s; --trio-group-pass-alone cancels the tests "
+            "of a stalled group that ran beside others, to run each again on its own) and "
+            "passed when run again on its own*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= trio_group: failed only when run concurrently =*",
+            "*2 tests passed only on their own*",
+        ]
+    )
+
+
+def test_without_pass_alone_a_stalled_group_waits_for_its_deadline(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_alone=ASSUME_ALONE.replace("timeout=60", "timeout=1"))
+    result = pytester.runpytest("--trio-group-stall-report=0.3", "--trio-group-rerun-alone")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["E*Timeout: test exceeded 1s (trio_group 'g')"])
+    result.stdout.no_fnmatch_line("*Stalled:*")
+
+
+def test_under_pass_alone_a_test_that_ran_beside_no_other_is_not_cancelled(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_one="""
+        import pytest, trio
+
+        @pytest.mark.trio_group("g")
+        async def test_waits_a_while():
+            await trio.sleep(1)
+        """
+    )
+    result = pytester.runpytest("--trio-group-stall-report=0.2", "--trio-group-pass-alone")
+    result.assert_outcomes(passed=1)
+    # Reported, not cancelled: its wait is its own.
+    result.stdout.fnmatch_lines(["trio_group 'g': no test has made progress for *s*"])
+    result.stdout.no_fnmatch_line("*Stalled:*")

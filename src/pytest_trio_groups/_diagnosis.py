@@ -83,6 +83,14 @@ class _Memory:
             self._cache.set(CACHE_KEY, ordered)
 
 
+def pass_alone_setting(config: pytest.Config) -> bool:
+    """Whether a member that fails in its group and passes on its own is reported as passed."""
+    value = config.getoption("trio_group_pass_alone")
+    if value is None:
+        value = config.getini("trio_group_pass_alone")
+    return bool(value)
+
+
 class Diagnosis:
     """The pytest plugin: options, the tests to run alone, the summary section.
 
@@ -94,11 +102,8 @@ class Diagnosis:
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self.on_worker = hasattr(config, "workerinput")
-        pass_alone = config.getoption("trio_group_pass_alone")
-        if pass_alone is None:
-            pass_alone = config.getini("trio_group_pass_alone")
         #: Report a member that passes on its own as passed.
-        self.pass_alone = bool(pass_alone)
+        self.pass_alone = pass_alone_setting(config)
         self.remember = bool(config.getoption("trio_group_remember_alone"))
         self.rerun_alone = (
             self.remember or self.pass_alone or bool(config.getoption("trio_group_rerun_alone"))

@@ -12,6 +12,7 @@ import pytest
 from ._context import STALL_SINK_KEY
 from ._notices import _plumbing, place
 from ._observers import OBSERVERS_KEY, RunObserver, as_instrument
+from ._options import PASS_ALONE
 from ._watchdog import Alarm, coroutine_frames, session_watchdog
 
 if TYPE_CHECKING:
@@ -85,9 +86,13 @@ class StallWatch(RunObserver):
     report is made while the loop waits for I/O (a loop held by a test's
     synchronous code is the blocked-loop watch's). A watchdog thread checks
     and asks the loop, through its token, to write the report.
+
+    With ``cancel`` (the pass-alone setting), a report also cancels each
+    running test that ran beside another: it fails with the stall as its
+    message and is run again on its own after the group.
     """
 
-    def __init__(self, seconds: float, run: GroupRun) -> None:
+    def __init__(self, seconds: float, run: GroupRun, cancel: bool = False) -> None:
         self.instruments = (cast("trio.abc.Instrument", self),)
         self._seconds = seconds
         self._run = run
@@ -105,6 +110,9 @@ class StallWatch(RunObserver):
         self._tasks: set[trio.lowlevel.Task] = set()
         #: The last stall report made while each running member waited.
         self._stalled: dict[MemberRun, str] = {}
+        self._cancel = cancel
+        #: Members (of this run, not reruns on their own) that ran beside another.
+        self._beside: set[MemberRun] = set()
         self._watching = False
         self._root = str(run.session.config.rootpath)
 
@@ -126,6 +134,9 @@ class StallWatch(RunObserver):
         import trio
 
         task = trio.lowlevel.current_task()
+        if not member.alone and self._running:
+            self._beside.update(self._running)
+            self._beside.add(member)
         self._running[member] = (task, _clock())
         self._tasks.add(task)
 
@@ -133,6 +144,7 @@ class StallWatch(RunObserver):
         entry = self._running.pop(member, None)
         if entry is not None:
             self._tasks.discard(entry[0])
+        self._beside.discard(member)
         self._progress = _clock()
         stalled = self._stalled.pop(member, None)
         if stalled:
@@ -189,6 +201,8 @@ class StallWatch(RunObserver):
             self._stalled[member] = "\n".join(
                 [f"{headline} Where it waited:", *self._describe_one(member)]
             )
+        if self._cancel:
+            self._cancel_stalled(members, still)
         config = self._run.session.config
         sink = config.stash.get(STALL_SINK_KEY, None)
         if sink is not None:
@@ -200,6 +214,16 @@ class StallWatch(RunObserver):
                 reporter.ensure_newline()
                 reporter.write_sep("-", STALLED, yellow=True)
                 reporter.write_line(text)
+
+    def _cancel_stalled(self, members: list[MemberRun], still: float) -> None:
+        """Under the pass-alone setting: end the stall; the tests are run again on their own."""
+        for member in members:
+            if member in self._beside and member.phase != "teardown":
+                member.expire(
+                    f"Stalled: no test of {self._run.group.label} made progress for "
+                    f"{still:.1f}s; {PASS_ALONE} cancels the tests of a stalled group "
+                    "that ran beside others, to run each again on its own"
+                )
 
     # -- in the watchdog's thread -------------------------------------------------
 
@@ -230,6 +254,9 @@ def activate(config: pytest.Config, seconds: float | None) -> None:
     """Watch every group run for stalls, unless ``seconds`` is ``None`` or a debugger may stop it."""
     if seconds is None or config.getoption("usepdb", False) or config.getoption("trace", False):
         return
+    from ._diagnosis import pass_alone_setting
+
+    cancel = pass_alone_setting(config)
     config.stash.setdefault(OBSERVERS_KEY, []).append(
-        lambda run: as_instrument(StallWatch)(seconds, run)
+        lambda run: as_instrument(StallWatch)(seconds, run, cancel)
     )
