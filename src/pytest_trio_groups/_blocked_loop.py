@@ -202,7 +202,7 @@ class LoopWatch(RunObserver):
         self._trace.mark(
             episode.member,
             "event loop blocked",
-            episode.noticed,
+            episode.start,
             {"seconds": round(episode.seconds, 6), "at": where},
         )
 

@@ -69,6 +69,7 @@ class Settings:
         "stall_report",
         "summary",
         "teardown_timeout",
+        "timeline",
         "trace",
     )
 
@@ -84,6 +85,7 @@ class Settings:
         hazards: str = "warn",
         trace: str | None = None,
         stall_report: float | None = DEFAULT_STALL_REPORT,
+        timeline: str | None = None,
     ) -> None:
         #: Most tests of one group running at once; ``None`` for no bound.
         self.limit = limit
@@ -103,6 +105,8 @@ class Settings:
         self.hazards = hazards
         #: Where to write the timeline (Chrome trace-event JSON); ``None`` for nowhere.
         self.trace = trace
+        #: Where to write the timeline as a self-contained HTML page; ``None`` for nowhere.
+        self.timeline = timeline
         #: Seconds a group may go without any progress before the stall report
         #: says where each running test waits; ``None`` when off.
         self.stall_report = stall_report
@@ -203,6 +207,16 @@ def add_options(parser: pytest.Parser) -> None:
         help=(
             "Write a timeline of every group's tests to FILE, as Chrome trace-event "
             "JSON (open it in https://ui.perfetto.dev or chrome://tracing)."
+        ),
+    )
+    group.addoption(
+        "--trio-group-timeline",
+        dest="trio_group_timeline",
+        metavar="FILE",
+        default=None,
+        help=(
+            "Write a timeline of every group's tests to FILE as one self-contained HTML "
+            "page (a lane per test; open it in any browser)."
         ),
     )
     group.addoption(
@@ -343,6 +357,7 @@ def read_settings(config: pytest.Config) -> Settings:
     if hazards not in HAZARD_MODES:
         raise pytest.UsageError(f"{where} must be one of 'warn', 'error' or 'off', got {raw!r}")
     trace = config.getoption("trio_group_trace")
+    timeline = config.getoption("trio_group_timeline")
     return Settings(
         limit=limit,
         default_timeout=default_timeout,
@@ -354,6 +369,7 @@ def read_settings(config: pytest.Config) -> Settings:
         blocked_threshold=_blocked_threshold(config),
         hazards=hazards,
         trace=None if trace is None else str(trace),
+        timeline=None if timeline is None else str(timeline),
         stall_report=_seconds_or_off(config, "trio_group_stall_report", DEFAULT_STALL_REPORT),
     )
 

@@ -56,7 +56,7 @@ _OURS_KEY: pytest.StashKey[bool] = pytest.StashKey()
 #: Set once the support for other plugins that acts on members is loaded.
 _MEMBER_SUPPORT_KEY: pytest.StashKey[bool] = pytest.StashKey()
 _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
-_TRACE_WRITTEN_KEY: pytest.StashKey[str] = pytest.StashKey()
+_TRACE_WRITTEN_KEY: pytest.StashKey[list[str]] = pytest.StashKey()
 #: Set once the support that watches group runs is loaded (at the first group).
 _RUN_SUPPORT_KEY: pytest.StashKey[bool] = pytest.StashKey()
 
@@ -84,12 +84,12 @@ def pytest_configure(config: pytest.Config) -> None:
         from ._diagnosis import activate as activate_diagnosis
 
         activate_diagnosis(config)
-    if settings.trace is not None:
+    if settings.trace is not None or settings.timeline is not None:
         # On a pytest-xdist controller too, which runs no group: it names
-        # the workers' files.
+        # the workers' files and draws the page from what they send.
         from ._trace import activate as activate_trace
 
-        activate_trace(config, settings.trace)
+        activate_trace(config, settings.trace, settings.timeline)
 
 
 def _trio_policy(config: pytest.Config) -> TrioPolicy:
@@ -262,13 +262,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if session.config.stash[_SETTINGS_KEY].trace is None:
+    settings = session.config.stash[_SETTINGS_KEY]
+    if settings.trace is None and settings.timeline is None:
         return
     from ._trace import write_timeline
 
-    trace = write_timeline(session.config)
-    if trace is not None:
-        session.config.stash[_TRACE_WRITTEN_KEY] = trace
+    session.config.stash[_TRACE_WRITTEN_KEY] = write_timeline(session.config)
 
 
 @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
@@ -288,9 +287,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         from ._summary import write_summary
 
         write_summary(terminalreporter, summaries)
-    trace = config.stash.get(_TRACE_WRITTEN_KEY, None)
-    if trace is not None:
-        terminalreporter.write_line(f"trio_group timeline written to {trace}")
+    for line in config.stash.get(_TRACE_WRITTEN_KEY, ()):
+        terminalreporter.write_line(line)
     # Output captured while a group ran that no test owned (a wider-scoped
     # fixture's background task, a subprocess writing to fd 1): shown, like a
     # failing test's captured output, when the group had a failure.

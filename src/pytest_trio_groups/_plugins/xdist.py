@@ -210,6 +210,11 @@ class WorkerSide:
             from .._diagnosis import WORKER_OUTPUT
 
             workeroutput[WORKER_OUTPUT] = diagnosis.worker_output()
+        if self._config.getoption("trio_group_timeline", None):
+            from .._trace import WORKER_OUTPUT as TIMELINE_OUTPUT
+            from .._trace import worker_output
+
+            workeroutput[TIMELINE_OUTPUT] = worker_output(self._config)
 
 
 # -- the controller -----------------------------------------------------------
@@ -302,6 +307,11 @@ class ControllerSide:
             from .._diagnosis import WORKER_OUTPUT
 
             diagnosis.merge(output.get(WORKER_OUTPUT, ()))
+        if self._config.getoption("trio_group_timeline", None):
+            from .._trace import WORKER_OUTPUT as TIMELINE_OUTPUT
+            from .._trace import add_worker_output
+
+            add_worker_output(self._config, output.get(TIMELINE_OUTPUT))
 
 
 @dataclass(eq=False)
