@@ -281,3 +281,22 @@ def test_trio_mode_alone_makes_async_tests_trio_tests(pytester: pytest.Pytester)
     result = pytester.runpytest_subprocess(*ALONE, "-p", "no:asyncio", "-p", "no:anyio")
     result.assert_outcomes(passed=1)
     assert "pytest_trio_groups._runner" in _modules(pytester)
+
+
+def test_pytest_leaves_every_module_of_the_plugin_unrewritten() -> None:
+    # pytest rewrites the asserts of an installed plugin's modules in every
+    # session, uncached under PYTHONDONTWRITEBYTECODE; the marker opts out.
+    import ast
+    from pathlib import Path
+
+    from _pytest.assertion.rewrite import AssertionRewriter
+
+    import pytest_trio_groups
+
+    package = Path(pytest_trio_groups.__file__).parent
+    modules = sorted(package.rglob("*.py"))
+    assert len(modules) > 30
+    for module in modules:
+        docstring = ast.get_docstring(ast.parse(module.read_text(encoding="utf-8")), clean=False)
+        assert docstring is not None, module
+        assert AssertionRewriter.is_rewrite_disabled(docstring), module

@@ -1,4 +1,7 @@
-"""Run async pytest tests concurrently in trio nurseries, each reported on its own."""
+"""Run async pytest tests concurrently in trio nurseries, each reported on its own.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

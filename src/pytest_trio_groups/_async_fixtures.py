@@ -1,4 +1,7 @@
-"""Async fixtures, run inside the group's ``trio.run`` in the requesting test's task."""
+"""Async fixtures, run inside the group's ``trio.run`` in the requesting test's task.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

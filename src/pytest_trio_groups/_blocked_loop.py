@@ -1,4 +1,7 @@
-"""The blocked-loop watch: blames the test whose task kept a group's event loop from running."""
+"""The blocked-loop watch: blames the test whose task kept a group's event loop from running.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Each concurrent test's stdout and stderr, routed by the task that wrote them."""
+"""Each concurrent test's stdout and stderr, routed by the task that wrote them.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

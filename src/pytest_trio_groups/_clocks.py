@@ -1,4 +1,7 @@
-"""The clock a group's run is started with, and deadlines that stay in real seconds under it."""
+"""The clock a group's run is started with, and deadlines that stay in real seconds under it.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Imported at plugin load: it holds no more than these keys, so that a hook can
 tell at once that a session has nothing of the plugin's to do.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

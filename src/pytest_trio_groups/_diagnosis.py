@@ -1,4 +1,7 @@
-"""Telling concurrency failures apart: a failed member runs again on its own after its group."""
+"""Telling concurrency failures apart: a failed member runs again on its own after its group.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""How long tests and groups took last time, kept in pytest's cache to place work."""
+"""How long tests and groups took last time, kept in pytest's cache to place work.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Per-test fixture values for tests that are set up at the same time."""
+"""Per-test fixture values for tests that are set up at the same time.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Turn marked items into ``Group``s: who runs together, and where in the run."""
+"""Turn marked items into ``Group``s: who runs together, and where in the run.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Shared-state hazards: a test changing process-wide state while others of its group run."""
+"""Shared-state hazards: a test changing process-wide state while others of its group run.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

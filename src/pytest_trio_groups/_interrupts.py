@@ -7,6 +7,8 @@ from its own code. Everywhere else -- the plugin's bookkeeping, async
 fixtures, teardown, or when every task waits -- it is held off and given to
 the group's main task, which stops the group. A second one while the
 stopped members tear down cuts their teardown short.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Each concurrent test's log records: its report section, its ``caplog``, live lines."""
+"""Each concurrent test's log records: its report section, its ``caplog``, live lines.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

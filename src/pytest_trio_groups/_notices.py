@@ -1,4 +1,7 @@
-"""Warnings the plugin raises about one test -- a blocked loop, shared state -- and their place."""
+"""Warnings the plugin raises about one test -- a blocked loop, shared state -- and their place.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Points where support for other plugins watches and steers a group run."""
+"""Points where support for other plugins watches and steers a group run.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

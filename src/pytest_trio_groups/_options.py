@@ -3,6 +3,8 @@
 Imported when pytest loads the plugin, in every session: it imports nothing
 of the plugin's own, and the modules a session with trio tests needs are
 imported when it has some.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

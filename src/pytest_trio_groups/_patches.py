@@ -1,4 +1,7 @@
-"""Nothing members patch with monkeypatch or unittest.mock outlives their group."""
+"""Nothing members patch with monkeypatch or unittest.mock outlives their group.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Each accessor names the pytest versions it was checked against. The test
 suite runs on the oldest and newest supported pytest (8.4.x and 9.2.x), and
 ``tests/test_pytest_compat.py`` pins each behaviour relied on here.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""What CPython offers only as an implementation detail: another thread's current frame."""
+"""What CPython offers only as an implementation detail: another thread's current frame.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

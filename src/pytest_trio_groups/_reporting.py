@@ -1,4 +1,7 @@
-"""Replay captured phase outcomes into ordinary pytest reports."""
+"""Replay captured phase outcomes into ordinary pytest reports.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

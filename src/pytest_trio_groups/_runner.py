@@ -1,4 +1,7 @@
-"""Run one group: one ``trio.run``, one nursery, one task per test."""
+"""Run one group: one ``trio.run``, one nursery, one task per test.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

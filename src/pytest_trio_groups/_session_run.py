@@ -6,6 +6,8 @@ drives them until the work it submitted is done. Between two ``run`` calls
 nothing drives it -- its tasks are paused -- and it steps aside, so that
 other trio runs (a group with a virtual clock, pytest-trio's own tests) can
 start in the same thread meanwhile.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""A ``SetupState`` that holds the whole group: many items set up at once."""
+"""A ``SetupState`` that holds the whole group: many items set up at once.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Read ``@pytest.mark.trio_group`` marks into validated ``GroupSpec`` values."""
+"""Read ``@pytest.mark.trio_group`` marks into validated ``GroupSpec`` values.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

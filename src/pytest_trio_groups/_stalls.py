@@ -1,4 +1,7 @@
-"""The stall report: where each running test of a group waits, when none makes progress."""
+"""The stall report: where each running test of a group waits, when none makes progress.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

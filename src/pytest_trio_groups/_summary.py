@@ -1,4 +1,7 @@
-"""The per-group summary at the end of the run: what each group measurably did."""
+"""The per-group summary at the end of the run: what each group measurably did.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Process-wide state each group member sees as its own, switched on trio task steps."""
+"""Process-wide state each group member sees as its own, switched on trio task steps.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The page holds its data as JSON and draws it with its own script: no
 network, no external script, style or font. Times are seconds from the
 start of the session (of the earliest worker, under pytest-xdist).
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

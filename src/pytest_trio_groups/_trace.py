@@ -2,6 +2,8 @@
 
 One recording, two formats: the trace file (``--trio-group-trace``) and the
 HTML page (``--trio-group-timeline``, drawn by ``_timeline_html``).
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Tracebacks that end in the user's code, not in trio's or this plugin's."""
+"""Tracebacks that end in the user's code, not in trio's or this plugin's.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Each accessor names the trio versions it was checked against;
 ``tests/test_trio_compat.py`` pins each behaviour relied on here.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

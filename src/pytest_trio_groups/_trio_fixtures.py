@@ -3,6 +3,8 @@
 Registered as fixtures when pytest-trio is not active; beside pytest-trio,
 group members get these functions in place of pytest-trio's fixtures of the
 same names.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

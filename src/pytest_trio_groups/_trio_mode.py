@@ -1,4 +1,7 @@
-"""Which tests are trio tests -- the ``trio`` mark, ini ``trio_mode`` -- and how they are grouped."""
+"""Which tests are trio tests -- the ``trio`` mark, ini ``trio_mode`` -- and how they are grouped.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

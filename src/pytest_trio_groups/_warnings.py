@@ -1,4 +1,7 @@
-"""Each concurrent test's warnings: its own filters, its own record, its own nodeid."""
+"""Each concurrent test's warnings: its own filters, its own record, its own nodeid.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

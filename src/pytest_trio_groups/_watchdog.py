@@ -1,4 +1,7 @@
-"""Real-time alarms for a group run, kept by a thread so that they fire while the trio loop is busy."""
+"""Real-time alarms for a group run, kept by a thread so that they fire while the trio loop is busy.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ never ``from . import _x``): pytester's in-process runs forget the modules
 first imported in them but not the package's attributes, and only the
 first form imports a forgotten module anew rather than reusing the old one
 with its old stash keys.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Support for other pytest plugins: one module per plugin, imported only when it is active.
 
 (Imported as ``from .x import y``: see ``plugin.py`` for why.)
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""pytest-cov's ``--cov-context=test``: lines are credited to the member that ran them."""
+"""pytest-cov's ``--cov-context=test``: lines are credited to the member that ran them.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""faulthandler_timeout: a timer per group member, and a dump that names the member."""
+"""faulthandler_timeout: a timer per group member, and a dump that names the member.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

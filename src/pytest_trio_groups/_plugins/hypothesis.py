@@ -1,4 +1,7 @@
-"""Hypothesis ``@given`` tests in a group: every example runs in the group's trio run."""
+"""Hypothesis ``@given`` tests in a group: every example runs in the group's trio run.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Beside pytest-trio: group members are run by this plugin alone, every other test by pytest-trio."""
+"""Beside pytest-trio: group members are run by this plugin alone, every other test by pytest-trio.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

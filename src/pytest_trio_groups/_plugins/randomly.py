@@ -1,4 +1,7 @@
-"""pytest-randomly: each member draws what it draws alone, and trio's scheduler is seeded."""
+"""pytest-randomly: each member draws what it draws alone, and trio's scheduler is seeded.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""pytest-rerunfailures: a failed group member runs again in its group, as a fresh attempt."""
+"""pytest-rerunfailures: a failed group member runs again in its group, as a fresh attempt.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

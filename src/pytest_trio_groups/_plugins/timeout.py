@@ -1,4 +1,7 @@
-"""pytest-timeout: each group member's limit is its own deadline, kept in real seconds."""
+"""pytest-timeout: each group member's limit is its own deadline, kept in real seconds.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ pinned by ``tests/test_xdist.py::test_xdist_internals_we_rely_on``):
 
 When one of them is missing, the controller does not announce the protocol
 and the worker runs each member on its own, as a group of one.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations
