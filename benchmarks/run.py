@@ -94,10 +94,15 @@ class Contender:
     args: tuple[str, ...] = ()
     #: Runs tests one at a time: W1 runs a sample and scales the time.
     sequential: bool = False
+    #: Run with ``PYTHONDONTWRITEBYTECODE=1``, as many CI images do: nothing
+    #: pytest compiles (rewritten modules) is cached between runs.
+    no_bytecode: bool = False
 
 
 WATCHDOG_OFF = "trio-groups (watchdog off)"
 PLAIN_IMPORTING_TRIO = "plain (modules import trio)"
+NO_PYC = "trio-groups (PYTHONDONTWRITEBYTECODE)"
+PLAIN_IMPORTING_TRIO_NO_PYC = "plain (modules import trio, PYTHONDONTWRITEBYTECODE)"
 #: The watchdog's cost counts as nothing measurable up to this ratio (noise).
 WATCHDOG_NOISE = 1.03
 
@@ -112,7 +117,20 @@ CONTENDERS: dict[str, Contender] = {
         Contender("plain", "plain", "sync", sequential=True),
         # trio-groups' environment with the plugin off: plain's has no trio.
         Contender(
-            PLAIN_IMPORTING_TRIO, "trio-groups", "sync-importing-trio", ("-p", "no:trio_groups")
+            PLAIN_IMPORTING_TRIO,
+            "trio-groups",
+            "sync-importing-trio",
+            ("-p", "no:trio_groups"),
+            sequential=True,
+        ),
+        Contender(NO_PYC, "trio-groups", "trio-groups", no_bytecode=True),
+        Contender(
+            PLAIN_IMPORTING_TRIO_NO_PYC,
+            "trio-groups",
+            "sync-importing-trio",
+            ("-p", "no:trio_groups"),
+            sequential=True,
+            no_bytecode=True,
         ),
         Contender("pytest-trio", "pytest-trio", "pytest-trio", sequential=True),
         Contender("xdist -n 2", "xdist", "sync", ("-n", "2")),
@@ -143,7 +161,7 @@ WORKLOADS: tuple[Workload, ...] = (
         Kind.SLEEP,
         200,
         40,
-        tuple(CONTENDERS),
+        tuple(c for c in CONTENDERS if not CONTENDERS[c].no_bytecode),
         repeats=3,
         sequential_sample=20,
     ),
@@ -153,7 +171,15 @@ WORKLOADS: tuple[Workload, ...] = (
         Kind.TRIVIAL,
         2_000,
         200,
-        ("trio-groups", WATCHDOG_OFF, "plain", PLAIN_IMPORTING_TRIO, "pytest-trio"),
+        (
+            "trio-groups",
+            WATCHDOG_OFF,
+            "plain",
+            PLAIN_IMPORTING_TRIO,
+            NO_PYC,
+            PLAIN_IMPORTING_TRIO_NO_PYC,
+            "pytest-trio",
+        ),
         repeats=5,
     ),
     Workload(
@@ -222,7 +248,7 @@ def parse_counts(summary: str) -> dict[str, int]:
     return counts
 
 
-def child_env() -> dict[str, str]:
+def child_env(no_bytecode: bool = False) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -238,10 +264,18 @@ def child_env() -> dict[str, str]:
         }
     }
     env["PY_COLORS"] = "0"
+    if no_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
-def run_pytest(python: Path, args: Sequence[str], cwd: Path, timeout: float = RUN_TIMEOUT) -> Run:
+def run_pytest(
+    python: Path,
+    args: Sequence[str],
+    cwd: Path,
+    timeout: float = RUN_TIMEOUT,
+    no_bytecode: bool = False,
+) -> Run:
     """Run ``python -m pytest -q -p no:cacheprovider *args`` in ``cwd`` and measure it.
 
     Wall time is ``time.perf_counter`` from spawn to reaping. CPU time
@@ -257,7 +291,7 @@ def run_pytest(python: Path, args: Sequence[str], cwd: Path, timeout: float = RU
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=child_env(),
+            env=child_env(no_bytecode),
             start_new_session=True,
         )
         timer = threading.Timer(timeout, _kill_group, (proc.pid,))
@@ -534,7 +568,12 @@ def run_workload(
     for row in live:
         # Untimed: imports the test modules once (writing their .pyc) and
         # checks that every test is collected.
-        warm = run_pytest(envs[row.contender.env].python, ["--collect-only", "."], row.suite)
+        warm = run_pytest(
+            envs[row.contender.env].python,
+            ["--collect-only", "."],
+            row.suite,
+            no_bytecode=row.contender.no_bytecode,
+        )
         row.error = check_run(warm, row.n_run, collect_only=True)
     for repeat in range(repeats):
         for row in [r for r in live if r.error is None]:
@@ -542,12 +581,15 @@ def run_workload(
             log(
                 f"[{workload.key}] {row.contender.name}: {row.n_run} tests, run {repeat + 1}/{repeats}"
             )
-            collect = run_pytest(python, ["--collect-only", "."], row.suite)
+            no_bytecode = row.contender.no_bytecode
+            collect = run_pytest(
+                python, ["--collect-only", "."], row.suite, no_bytecode=no_bytecode
+            )
             row.error = check_run(collect, row.n_run, collect_only=True)
             if row.error:
                 continue
             row.collects.append(collect)
-            run = run_pytest(python, [*row.contender.args, "."], row.suite)
+            run = run_pytest(python, [*row.contender.args, "."], row.suite, no_bytecode=no_bytecode)
             row.error = check_run(run, row.n_run)
             if row.error:
                 log(f"[{workload.key}] {row.contender.name}: FAILED: {row.error}")
@@ -868,6 +910,22 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
             )
         else:
             unjudged("W2", what, "a row failed")
+        for mine, theirs in (
+            ("trio-groups", PLAIN_IMPORTING_TRIO),
+            (NO_PYC, PLAIN_IMPORTING_TRIO_NO_PYC),
+        ):
+            a, b = _find(rows, "W2", mine), _find(rows, "W2", theirs)
+            what = f"W2: {mine} wall <= 1.05 x {theirs}"
+            if a and b and a.ok and b.ok:
+                targets.append(
+                    Target(
+                        "W2",
+                        f"{what}: {a.wall:.2f} s vs {b.wall:.2f} s ({a.wall / b.wall:.2f} x)",
+                        a.wall <= 1.05 * b.wall,
+                    )
+                )
+            else:
+                unjudged("W2", what, "a row failed")
         what = "W2: trio-groups wall < pytest-trio"
         if tg and ptrio and tg.ok and ptrio.ok:
             targets.append(
