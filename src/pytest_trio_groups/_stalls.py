@@ -137,8 +137,9 @@ class StallWatch(RunObserver):
         import trio
 
         task = trio.lowlevel.current_task()
-        if not member.alone and self._running:
-            self._beside.update(self._running)
+        others = [other for other in self._running if not other.alone]
+        if not member.alone and others:
+            self._beside.update(others)
             self._beside.add(member)
         self._running[member] = (task, _clock())
         self._tasks.add(task)
