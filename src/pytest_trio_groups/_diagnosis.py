@@ -19,6 +19,7 @@ from ._notices import attribute
 from ._observers import OBSERVERS_KEY, RunObserver
 from ._options import ALONE_FILE, FORGET_ALONE, PASS_ALONE, REMEMBER_ALONE
 from ._pytest_compat import Phase
+from ._reporting import first_line
 
 if TYPE_CHECKING:
     from ._runner import GroupRun, MemberRun
@@ -310,11 +311,9 @@ def _warn_passed_alone(
     alone: MemberRun, label: str, in_group: MemberRun, overlapped: list[str]
 ) -> None:
     failure = next(report for report in in_group.result.report_list if report.failed)
-    crash = getattr(failure.longrepr, "reprcrash", None)
-    lines = (crash.message if crash is not None else failure.longreprtext).strip().splitlines()
-    first_line = lines[0] if lines else "no message"
     message = pytest.PytestWarning(
-        f"{alone.item.nodeid} failed at {failure.when} in {label} ({first_line}) and passed "
+        f"{alone.item.nodeid} failed at {failure.when} in {label} "
+        f"({first_line(failure) or 'no message'}) and passed "
         f"when run again on its own: reported as passed ({PASS_ALONE}). It ran at the same "
         f"time as: {', '.join(overlapped)}"
     )

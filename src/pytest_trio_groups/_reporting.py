@@ -79,3 +79,17 @@ def _with_traceback(error: BaseException) -> BaseException:
         raise error
     except BaseException:
         return error
+
+
+def first_line(report: pytest.TestReport) -> str | None:
+    """The first line of a failure's message, or a skip's reason; ``None`` otherwise."""
+    if report.passed:
+        return None
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        text = str(longrepr[2]).removeprefix("Skipped: ")
+    else:
+        crash = getattr(longrepr, "reprcrash", None)
+        text = crash.message if crash is not None else report.longreprtext
+    lines = text.strip().splitlines()
+    return lines[0] if lines else None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._observers import OBSERVERS_KEY, RunObserver
+from ._reporting import first_line
 from ._summary import GroupSummary, category
 
 if TYPE_CHECKING:
@@ -29,20 +30,6 @@ class GroupTrace(RunObserver):
 
     def mark(self, member: MemberRun, name: str, at: float, args: dict[str, Any]) -> None:
         """Something that happened to a test at ``at`` (``time.perf_counter``)."""
-
-
-def first_line(report: pytest.TestReport) -> str | None:
-    """The first line of a failure's message, or a skip's reason; ``None`` otherwise."""
-    if report.passed:
-        return None
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
-        text = str(longrepr[2]).removeprefix("Skipped: ")
-    else:
-        crash = getattr(longrepr, "reprcrash", None)
-        text = crash.message if crash is not None else report.longreprtext
-    lines = text.strip().splitlines()
-    return lines[0] if lines else None
 
 
 class _RecordingGroupTrace(GroupTrace):
@@ -266,9 +253,7 @@ def group_trace(run: GroupRun) -> GroupTrace:
 def worker_output(config: pytest.Config) -> dict[str, Any] | None:
     """On a pytest-xdist worker: its recording, for the controller's page."""
     timeline = config.stash.get(_TIMELINE_KEY, None)
-    if timeline is None or not config.getoption("trio_group_timeline", None):
-        return None
-    return timeline.data()
+    return None if timeline is None else timeline.data()
 
 
 def add_worker_output(config: pytest.Config, data: dict[str, Any] | None) -> None:
