@@ -536,3 +536,66 @@ def test_a_group_leaves_set_up_only_what_the_worker_runs_next(pytester: pytest.P
         "pkg_a/test_a.py::test_solo",
         "pkg_b/test_b.py::test_b_plain",
     ]
+
+
+#: A plugin standing in for pytest-xdist's CPU count: this machine "has" 2 CPUs.
+TWO_CPUS = """
+import pytest
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    return 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "workers"),
+    [
+        pytest.param(("-o", "trio_group_by=module"), {}, 3, id="grouped"),
+        pytest.param(("--trio-group-by=class",), {}, 3, id="grouped-on-the-command-line"),
+        pytest.param((), {}, 2, id="not-grouped"),
+        pytest.param(
+            ("-o", "trio_group_by=module"),
+            {"PYTEST_XDIST_AUTO_NUM_WORKERS": "2"},
+            2,
+            id="count-set-by-the-user",
+        ),
+        pytest.param(
+            ("-o", "trio_group_by=module", "--maxprocesses=2"), {}, 2, id="capped-by-maxprocesses"
+        ),
+    ],
+)
+def test_n_auto_starts_more_workers_than_cpus_when_tests_are_grouped(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    workers: int,
+) -> None:
+    pytester.makeconftest(TWO_CPUS)
+    pytester.makepyfile(
+        test_waits="""
+        import trio
+
+        async def test_a():
+            await trio.sleep(0.05)
+
+        async def test_b():
+            await trio.sleep(0.05)
+        """
+    )
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = pytester.runpytest("-p", "xdist", "-n", "auto", *args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"created: {workers}/{workers} workers"])
+    header = (
+        "trio-groups: -n auto starts 3 workers for 2 CPUs, as trio_group_by groups tests "
+        "that mostly wait (-n N or PYTEST_XDIST_AUTO_NUM_WORKERS sets the number)"
+    )
+    if workers == 3:
+        assert header in result.outlines
+    else:
+        assert not any(line.startswith("trio-groups: -n auto") for line in result.outlines)

@@ -322,6 +322,11 @@ def diagnosis_requested(config: pytest.Config) -> bool:
     )
 
 
+def option_or_ini(config: pytest.Config, name: str) -> str | None:
+    """The raw value of ``name`` from the command line, else the ini file."""
+    return _raw(config, name)[1]
+
+
 def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:
     """The value of ``name`` from the command line, else the ini file, and where it came from."""
     value = config.getoption(name)

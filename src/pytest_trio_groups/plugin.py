@@ -43,7 +43,7 @@ from ._options import (
     read_settings,
 )
 from ._plugins import activate as activate_plugin_support
-from ._plugins import activate_for_members, active_pytest_trio
+from ._plugins import activate_for_members, active_pytest_trio, auto_workers, auto_workers_header
 
 if TYPE_CHECKING:
     from ._runner import PhaseHooks
@@ -92,6 +92,17 @@ def pytest_configure(config: pytest.Config) -> None:
         from ._trace import activate as activate_trace
 
         activate_trace(config, settings.trace, settings.timeline)
+
+
+@pytest.hookimpl(optionalhook=True, wrapper=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> Generator[None, int, int]:
+    # pytest-xdist's count of CPUs, raised for grouped sessions.
+    cpus = yield
+    return auto_workers(config, cpus)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return auto_workers_header(config)
 
 
 def _trio_policy(config: pytest.Config) -> TrioPolicy:

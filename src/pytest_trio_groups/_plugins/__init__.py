@@ -7,7 +7,14 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from .._options import GROUP_BY_CHOICES, option_or_ini
+
+#: ``(CPUs, workers)`` when ``-n auto`` started more workers than pytest-xdist counts CPUs.
+AUTO_WORKERS_KEY: pytest.StashKey[tuple[int, int]] = pytest.StashKey()
 
 
 def active_pytest_trio(config: pytest.Config) -> object | None:
@@ -18,6 +25,42 @@ def active_pytest_trio(config: pytest.Config) -> object | None:
     from .pytest_trio import active_plugin
 
     return active_plugin(config)
+
+
+def auto_workers(config: pytest.Config, cpus: int) -> int:
+    """How many workers ``-n auto`` starts, given pytest-xdist's count of CPUs.
+
+    Half as many again when ``trio_group_by`` groups the session's trio
+    tests: a worker runs one group at a time, and a group that waits on
+    timers or I/O leaves its core idle. An explicit ``-n N``,
+    ``--maxprocesses`` or ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return cpus
+    group_by = (option_or_ini(config, "trio_group_by") or "none").strip()
+    # A bad value is reported by pytest_configure, which reads every setting.
+    if group_by == "none" or group_by not in GROUP_BY_CHOICES:
+        return cpus
+    workers = cpus + (cpus + 1) // 2
+    cap = config.getoption("maxprocesses", None)
+    if cap:
+        workers = min(workers, cap)
+    if workers <= cpus:
+        return cpus
+    config.stash[AUTO_WORKERS_KEY] = (cpus, workers)
+    return workers
+
+
+def auto_workers_header(config: pytest.Config) -> list[str]:
+    """The report header's line saying why ``-n auto`` started more workers than CPUs."""
+    counts = config.stash.get(AUTO_WORKERS_KEY, None)
+    if counts is None:
+        return []
+    cpus, workers = counts
+    return [
+        f"trio-groups: -n auto starts {workers} workers for {cpus} CPUs, as trio_group_by "
+        "groups tests that mostly wait (-n N or PYTEST_XDIST_AUTO_NUM_WORKERS sets the number)"
+    ]
 
 
 def _xdist_distributes(config: pytest.Config) -> bool:
