@@ -103,6 +103,8 @@ WATCHDOG_OFF = "trio-groups (watchdog off)"
 PLAIN_IMPORTING_TRIO = "plain (modules import trio)"
 NO_PYC = "trio-groups (PYTHONDONTWRITEBYTECODE)"
 PLAIN_IMPORTING_TRIO_NO_PYC = "plain (modules import trio, PYTHONDONTWRITEBYTECODE)"
+#: Workloads profiled when one of their targets is missed.
+PROFILED = ("W2", "W3", "W4")
 #: The watchdog's cost counts as nothing measurable up to this ratio (noise).
 WATCHDOG_NOISE = 1.03
 
@@ -188,7 +190,7 @@ WORKLOADS: tuple[Workload, ...] = (
         Kind.FIXTURE,
         500,
         50,
-        ("trio-groups", "plain", "pytest-trio"),
+        ("trio-groups", "plain", PLAIN_IMPORTING_TRIO, "pytest-trio"),
         repeats=5,
     ),
     Workload(
@@ -927,6 +929,22 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
             )
         else:
             unjudged("W2", what, "a row failed")
+    if "W3" in keys:
+        tg = _find(rows, "W3", "trio-groups")
+        for theirs, bound in (("plain", 1.2), (PLAIN_IMPORTING_TRIO, 1.2), ("pytest-trio", 1.0)):
+            other = _find(rows, "W3", theirs)
+            what = f"W3: trio-groups wall <= {bound:g} x {theirs}"
+            if tg and other and tg.ok and other.ok:
+                targets.append(
+                    Target(
+                        "W3",
+                        f"{what}: {tg.wall:.2f} s vs {other.wall:.2f} s "
+                        f"({tg.wall / other.wall:.2f} x)",
+                        tg.wall <= bound * other.wall,
+                    )
+                )
+            else:
+                unjudged("W3", what, "a row failed")
     if "W4" in keys:
         tg, plain = (_find(rows, "W4", c) for c in ("trio-groups", "plain"))
         if tg and plain and tg.ok and plain.ok:
@@ -1309,7 +1327,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         choices=("auto", "always", "never"),
         default="auto",
-        help="profile trio-groups on W2/W4 with pyinstrument: when a target is missed (auto)",
+        help="profile trio-groups on W2/W3/W4 with pyinstrument: when a target is missed (auto)",
     )
     parser.add_argument(
         "--output",
@@ -1372,9 +1390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for workload in workloads:
             rows += run_workload(workload, envs, repeats[workload.key], args.quick, tmp)
         targets = evaluate_targets(rows)
-        missed = {t.workload for t in targets if t.met is False and t.workload in ("W2", "W4")}
+        missed = {t.workload for t in targets if t.met is False and t.workload in PROFILED}
         if args.profile == "always":
-            missed = {w.key for w in workloads if w.key in ("W2", "W4")}
+            missed = {w.key for w in workloads if w.key in PROFILED}
         if args.profile != "never" and envs["trio-groups"].usable:
             for workload in workloads:
                 if workload.key in missed:

@@ -146,8 +146,10 @@ class LoopWatch(RunObserver):
         if episode is not None and episode.member is member:
             self._finish()
         started = self._started.pop(member, None)
-        failed = next((report for report in member.result.report_list if report.failed), None)
-        if started is not None and failed is not None:
+        if started is None or not self._episodes:
+            return  # nothing blocked the loop in this group
+        failed = next((report for report, _ in member.result.reports if report.failed), None)
+        if failed is not None:
             others = [e for e in self._episodes if e.member is not member and e.end > started]
             if others:
                 failed.sections.append(

@@ -95,9 +95,15 @@ def outside_the_run() -> Iterator[None]:
     policy) makes event loops as in a thread without trio.
     """
     from sniffio import thread_local as sniffio_state
+    from trio._core._run import GLOBAL_RUN_CONTEXT
 
-    # (No SIGINT handler in the replacement: trio's stays in place.)
-    outer = swap_run_state(RunState({}, None, (None, None)))
+    # swap_run_state without the SIGINT handler, which stays in place: this
+    # runs around every sync fixture of a member, setup and teardown.
+    context = GLOBAL_RUN_CONTEXT.__dict__
+    outer_context = dict(context)
+    context.clear()
+    outer_hooks = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(None, None)  # type: ignore[arg-type]
     main_thread = _in_main_thread()
     library, sniffio_state.name = sniffio_state.name, None
     wakeup_fd = signal.set_wakeup_fd(-1) if main_thread else -1
@@ -115,7 +121,9 @@ def outside_the_run() -> Iterator[None]:
         if main_thread:
             signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
         sniffio_state.name = library
-        swap_run_state(outer)
+        context.clear()
+        context.update(outer_context)
+        sys.set_asyncgen_hooks(*outer_hooks)
 
 
 def _in_main_thread() -> bool:
