@@ -103,7 +103,7 @@ def outside_the_run() -> Iterator[None]:
     outer_context = dict(context)
     context.clear()
     outer_hooks = sys.get_asyncgen_hooks()
-    sys.set_asyncgen_hooks(None, None)  # type: ignore[arg-type]
+    sys.set_asyncgen_hooks(None, None)
     main_thread = _in_main_thread()
     library, sniffio_state.name = sniffio_state.name, None
     wakeup_fd = signal.set_wakeup_fd(-1) if main_thread else -1
