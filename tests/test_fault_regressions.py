@@ -602,3 +602,61 @@ def test_each_fixture_teardown_has_its_own_grace_period(pytester: pytest.Pyteste
     )
     result.stdout.no_fnmatch_line("*'slow_to_close' exceeded*")
     assert log.read_text() == "session fixture closed\n"
+
+
+def test_members_from_two_modules_leave_a_module_fixture_to_its_module_end(
+    pytester: pytest.Pytester,
+) -> None:
+    # The group's members are put together at the first one's place, before
+    # a sync test of the first module: the module's fixtures stay set up
+    # for it (once), and a teardown error is that test's, as pytest reports
+    # it at the module's end -- not an INTERNALERROR between members.
+    pytester.makeconftest(
+        """
+        import pytest, trio
+
+        SET_UP = []
+
+        @pytest.fixture(scope="module")
+        async def shared(request):
+            await trio.sleep(0)
+            SET_UP.append(request.module.__name__)
+            def fin():
+                raise RuntimeError("module fixture teardown failed")
+            request.addfinalizer(fin)
+            return 1
+        """
+    )
+    pytester.makepyfile(
+        test_m0="""
+        import pytest, trio
+        from conftest import SET_UP
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_t0(shared):
+            await trio.sleep(0)
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_t1():
+            await trio.sleep(0)
+
+        def test_sync(shared):
+            assert SET_UP == ["test_m0"]
+        """,
+        test_m1="""
+        import pytest, trio
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_t2():
+            await trio.sleep(0)
+        """,
+    )
+    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider", timeout=HANG_BOUND)
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR at teardown of test_sync _*",
+            "E       RuntimeError: module fixture teardown failed",
+        ]
+    )

@@ -249,9 +249,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if group.done:
         from ._pytest_compat import setup_state
 
-        # Another plugin may have moved members apart after we ordered them:
-        # leave pytest's stack as the next item expects it.
-        setup_state(session).teardown_exact(nextitem)
+        # The group left pytest's stack as the item after it expects. When
+        # the next item ran in a group too, the last of them does the same for
+        # the one after it; otherwise (another plugin may have moved members
+        # apart after we ordered them) leave the stack as the next item
+        # expects it.
+        following = None if nextitem is None else index.group_of(nextitem)
+        if following is None or not following.done:
+            setup_state(session).teardown_exact(nextitem)
         return True
     group.done = True
     # The runner, and trio with it, is imported only for a session that runs a group.
