@@ -660,3 +660,46 @@ def test_members_from_two_modules_leave_a_module_fixture_to_its_module_end(
             "E       RuntimeError: module fixture teardown failed",
         ]
     )
+
+
+def test_wider_fixture_error_before_the_run_is_each_members_setup_error(
+    pytester: pytest.Pytester,
+) -> None:
+    # A module-scoped sync fixture that fails while the group's members from
+    # two modules are set up before the run: each member's setup reports
+    # it, as pytest would, rather than an INTERNALERROR for the second
+    # module's copy of the fixture.
+    pytester.makeconftest(
+        """
+        import pytest, trio
+
+        @pytest.fixture(scope="module")
+        def broken():
+            raise RuntimeError("module fixture setup failed")
+
+        @pytest.fixture
+        async def uses_it(broken):
+            await trio.sleep(0)
+        """
+    )
+    for module in ("test_m0", "test_m1"):
+        pytester.makepyfile(
+            **{
+                module: """
+                import pytest, trio
+
+                @pytest.mark.trio_group("g", timeout=60)
+                async def test_it(uses_it):
+                    await trio.sleep(0)
+                """
+            }
+        )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    result.assert_outcomes(errors=2)
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.fnmatch_lines(
+        [
+            "ERROR test_m0.py::test_it - RuntimeError: module fixture setup failed",
+            "ERROR test_m1.py::test_it - RuntimeError: module fixture setup failed",
+        ]
+    )

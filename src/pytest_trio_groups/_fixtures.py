@@ -368,12 +368,17 @@ def set_up_before_the_run(item: pytest.Function, shared: SharedClones, state: An
 
 
 def _cached(item: pytest.Function, error: BaseException) -> bool:
-    """Whether one of ``item``'s fixtures holds ``error`` as its cached result."""
+    """Whether one of ``item``'s fixtures holds ``error`` as its cached result.
+
+    Its fixtures as ``isolate`` gave them to it: a wider-scoped one is the
+    copy for its own scope node (a module's, a class's), not the
+    ``FixtureDef`` of the fixture plan.
+    """
     return any(
         fixturedef.cached_result is not None
         and fixturedef.cached_result[2] is not None
         and fixturedef.cached_result[2][0] is error
-        for fixturedefs in compat.item_fixturedefs(item).values()
+        for fixturedefs in compat.request_fixturedefs(item).values()
         for fixturedef in fixturedefs
     )
 

@@ -190,6 +190,11 @@ def test_outcome_types() -> tuple[type[BaseException], ...]:
     return (OutcomeException, Exception)
 
 
+def request_fixturedefs(item: pytest.Function) -> Mapping[str, Sequence[FixtureDef[Any]]]:
+    """The table ``set_request_fixturedefs`` gave the item's top request (pytest 8.4, 9.2)."""
+    return item._request._arg2fixturedefs
+
+
 def top_request(item: pytest.Function) -> Any:
     """The ``request`` object of a test function (``item._request``, pytest 8.4, 9.2)."""
     return item._request
