@@ -255,6 +255,7 @@ def test_fixture_function_replacement_and_default_setup(pytester: pytest.Pyteste
             assert clone.argnames == ()
             table["original"] = (clone,)
             compat.set_request_fixturedefs(item, table)
+            assert compat.request_fixturedefs(item) is table
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_fixture_setup(fixturedef, request):
