@@ -46,7 +46,7 @@ class RunState:
     asyncgen_hooks: tuple[object, object]
 
 
-def swap_run_state(replacement: RunState) -> RunState:
+def swap_run_state(replacement: RunState, *, sigint: bool = True) -> RunState:
     """Put ``replacement`` in place of the thread's current run state; return the one replaced.
 
     trio (0.25 - 0.35) keeps the run that exists in a thread in
@@ -56,27 +56,29 @@ def swap_run_state(replacement: RunState) -> RunState:
     in that thread. For as long as it exists a run also holds the SIGINT
     handler its ``KIManager`` installed and its async-generator hooks. A
     guest run that is only driven at times can step aside with this in
-    between, and be put back before it is driven again.
+    between, and be put back before it is driven again. With ``sigint``
+    false the SIGINT handler is neither read nor set.
     """
     from trio._core._run import GLOBAL_RUN_CONTEXT
 
-    replaced = current_run_state()
+    replaced = current_run_state(sigint=sigint)
     context = GLOBAL_RUN_CONTEXT.__dict__
     context.clear()
     context.update(replacement.context)
-    if _in_main_thread() and (callable(replacement.sigint) or isinstance(replacement.sigint, int)):
-        signal.signal(signal.SIGINT, replacement.sigint)
+    handler = replacement.sigint
+    if sigint and _in_main_thread() and (callable(handler) or isinstance(handler, int)):
+        signal.signal(signal.SIGINT, handler)
     sys.set_asyncgen_hooks(*replacement.asyncgen_hooks)  # type: ignore[arg-type]
     return replaced
 
 
-def current_run_state() -> RunState:
+def current_run_state(*, sigint: bool = True) -> RunState:
     """The thread's run state as it is now (see ``swap_run_state``)."""
     from trio._core._run import GLOBAL_RUN_CONTEXT
 
-    sigint = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
+    handler = signal.getsignal(signal.SIGINT) if sigint and _in_main_thread() else None
     hooks = sys.get_asyncgen_hooks()
-    return RunState(dict(GLOBAL_RUN_CONTEXT.__dict__), sigint, (hooks.firstiter, hooks.finalizer))
+    return RunState(dict(GLOBAL_RUN_CONTEXT.__dict__), handler, (hooks.firstiter, hooks.finalizer))
 
 
 @contextlib.contextmanager
@@ -95,15 +97,10 @@ def outside_the_run() -> Iterator[None]:
     policy) makes event loops as in a thread without trio.
     """
     from sniffio import thread_local as sniffio_state
-    from trio._core._run import GLOBAL_RUN_CONTEXT
 
-    # swap_run_state without the SIGINT handler, which stays in place: this
-    # runs around every sync fixture of a member, setup and teardown.
-    context = GLOBAL_RUN_CONTEXT.__dict__
-    outer_context = dict(context)
-    context.clear()
-    outer_hooks = sys.get_asyncgen_hooks()
-    sys.set_asyncgen_hooks(None, None)
+    # trio's SIGINT handler stays in place, so it is not read or set again
+    # around each sync fixture of a member.
+    outer = swap_run_state(RunState({}, None, (None, None)), sigint=False)
     main_thread = _in_main_thread()
     library, sniffio_state.name = sniffio_state.name, None
     wakeup_fd = signal.set_wakeup_fd(-1) if main_thread else -1
@@ -121,9 +118,7 @@ def outside_the_run() -> Iterator[None]:
         if main_thread:
             signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
         sniffio_state.name = library
-        context.clear()
-        context.update(outer_context)
-        sys.set_asyncgen_hooks(*outer_hooks)
+        swap_run_state(outer, sigint=False)
 
 
 def _in_main_thread() -> bool:
