@@ -599,3 +599,12 @@ def test_n_auto_starts_more_workers_than_cpus_when_tests_are_grouped(
         assert header in result.outlines
     else:
         assert not any(line.startswith("trio-groups: -n auto") for line in result.outlines)
+
+
+def test_n_auto_with_a_bad_trio_group_by_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("async def test_a():\n    pass\n")
+    result = pytester.runpytest("-p", "xdist", "-n", "auto", "-o", "trio_group_by=modules")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: trio_group_by must be one of none, module, class, session, got 'modules'"]
+    )

@@ -322,11 +322,6 @@ def diagnosis_requested(config: pytest.Config) -> bool:
     )
 
 
-def option_or_ini(config: pytest.Config, name: str) -> str | None:
-    """The raw value of ``name`` from the command line, else the ini file."""
-    return _raw(config, name)[1]
-
-
 def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:
     """The value of ``name`` from the command line, else the ini file, and where it came from."""
     value = config.getoption(name)
@@ -336,6 +331,17 @@ def _raw(config: pytest.Config, name: str) -> tuple[str, str | None]:
     if ini in (None, ""):
         return name, None
     return name, str(ini)
+
+
+def read_group_by(config: pytest.Config) -> str:
+    """``trio_group_by``, checked; raise ``pytest.UsageError`` naming a bad value."""
+    where, group_by = _raw(config, "trio_group_by")
+    group_by = (group_by or "none").strip()
+    if group_by not in GROUP_BY_CHOICES:
+        raise pytest.UsageError(
+            f"{where} must be one of {', '.join(GROUP_BY_CHOICES)}, got {group_by!r}"
+        )
+    return group_by
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -350,13 +356,7 @@ def read_settings(config: pytest.Config) -> Settings:
         if limit < 1:
             raise pytest.UsageError(f"{where} must be a positive integer, got {raw!r}")
 
-    where, group_by = _raw(config, "trio_group_by")
-    group_by = (group_by or "none").strip()
-    if group_by not in GROUP_BY_CHOICES:
-        raise pytest.UsageError(
-            f"{where} must be one of {', '.join(GROUP_BY_CHOICES)}, got {group_by!r}"
-        )
-
+    group_by = read_group_by(config)
     default_timeout = _seconds(config, "trio_group_timeout")
     teardown_timeout = _seconds(config, "trio_group_teardown_timeout")
     where, raw = _raw(config, "trio_group_hazards")

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from .._options import GROUP_BY_CHOICES, option_or_ini
+from .._options import read_group_by
 
 #: ``(CPUs, workers)`` when ``-n auto`` started more workers than pytest-xdist counts CPUs.
 AUTO_WORKERS_KEY: pytest.StashKey[tuple[int, int]] = pytest.StashKey()
@@ -37,9 +37,7 @@ def auto_workers(config: pytest.Config, cpus: int) -> int:
     """
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return cpus
-    group_by = (option_or_ini(config, "trio_group_by") or "none").strip()
-    # A bad value is reported by pytest_configure, which reads every setting.
-    if group_by == "none" or group_by not in GROUP_BY_CHOICES:
+    if read_group_by(config) == "none":
         return cpus
     workers = cpus + (cpus + 1) // 2
     cap = config.getoption("maxprocesses", None)
