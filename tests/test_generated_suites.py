@@ -61,8 +61,9 @@ PROFILES = {
     "ci": settings(
         max_examples=5, derandomize=True, phases=(Phase.explicit, Phase.generate), **_COMMON
     ),
-    # New draws each run, shrunk to a small suite when one fails.
-    "long": settings(max_examples=300, print_blob=True, **_COMMON),
+    # New draws each run, shrunk to a small suite when one fails; about
+    # half an hour on two cores.
+    "long": settings(max_examples=500, print_blob=True, **_COMMON),
 }
 PROFILE_NAME = os.environ.get("TRIO_GROUPS_HYPOTHESIS_PROFILE", "ci")
 PROFILE = PROFILES[PROFILE_NAME]
