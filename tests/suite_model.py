@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -22,6 +25,14 @@ SETUP_FAULTS = ("raise", "fail", "skip", "timeout", "swallow")
 TEARDOWN_FAULTS = ("raise", "fail", "stuck")
 TEST_FAULTS = ("raise", "fail", "skip", "xfail", "timeout", "swallow")
 TIMING_FAULTS = frozenset({"timeout", "swallow"})
+#: Faults only an async test can have: a task it started crashes, in a
+#: nursery of its own or in the ``nursery`` fixture's.
+BACKGROUND_FAULTS = ("background", "nursery")
+#: A test that takes a while, for a Ctrl-C to land in; and a sync fixture
+#: whose teardown raises ``KeyboardInterrupt``.
+SLOW = "slow"
+INTERRUPT = "interrupt"
+SLOW_SECONDS = 0.3
 
 #: A deadline that fires: long enough for a fixture chain to set up, short
 #: enough that a run alone test after test stays quick.
@@ -44,6 +55,8 @@ UNRELATED_PLUGINS = (
 
 #: A run that takes longer than this hangs.
 HANG_BOUND = 120
+#: A Ctrl-C stops the tests within this many seconds.
+STOP_BOUND = 1.0
 
 
 @dataclass(frozen=True)
@@ -115,12 +128,22 @@ class Suite:
 _CONFTEST_HEAD = """\
 import collections
 import json
+import time
 import pytest
 import trio
 
 LOG = {log!r}
 REPORTS = {reports!r}
 _counts = collections.Counter()
+
+
+def pytest_keyboard_interrupt(excinfo):
+    note("interrupted")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    note(f"finish {{time.monotonic()}}")
 
 
 def pytest_runtest_logreport(report):
@@ -147,6 +170,10 @@ def token(name, request):
 
 
 def fault(where, kind):
+    if kind == "interrupt":
+        raise KeyboardInterrupt
+    if kind == "slow":
+        time.sleep({slow})
     if kind == "raise":
         raise RuntimeError(f"FAULT[{{where}}]")
     if kind == "fail":
@@ -157,8 +184,19 @@ def fault(where, kind):
         pytest.xfail(f"FAULT[{{where}}]")
 
 
+async def crash(where):
+    await trio.sleep(0)
+    raise RuntimeError(f"FAULT[{{where}}]")
+
+
 async def afault(where, kind):
-    if kind == "timeout":
+    if kind == "slow":
+        await trio.sleep({slow})
+    elif kind == "background":
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(crash, where)
+            await trio.sleep_forever()
+    elif kind == "timeout":
         await trio.sleep_forever()
     elif kind == "swallow":
         try:
@@ -224,7 +262,8 @@ def _mark(suite: Suite, test: CaseSpec, mode: str) -> str:
 
 
 def _test_source(suite: Suite, test: CaseSpec, mode: str) -> str:
-    params = ", ".join((*(["self"] if test.in_class else []), "request", *test.fixtures))
+    nursery = ["nursery"] if test.fault == "nursery" else []
+    params = ", ".join((*(["self"] if test.in_class else []), "request", *test.fixtures, *nursery))
     direct = " + ".join(f"[{f}]" for f in test.fixtures) or "[]"
     source = _mark(suite, test, mode)
     if test.xfail is not None:
@@ -235,9 +274,12 @@ def _test_source(suite: Suite, test: CaseSpec, mode: str) -> str:
     else:
         source += f"def {test.name}({params}):\n"
     source += f"    note(f'call {{request.node.nodeid}} ' + ','.join({direct}))\n"
-    if test.fault is not None:
+    if test.fault == "nursery":
+        source += f"    nursery.start_soon(crash, {where!r})\n    await trio.sleep_forever()\n"
+    elif test.fault is not None:
         prefix = "await a" if test.is_async else ""
         source += f"    {prefix}fault({where!r}, {test.fault!r})\n"
+    source += "    note(f'done {request.node.nodeid}')\n"
     return source
 
 
@@ -245,7 +287,9 @@ def write_suite(suite: Suite, directory: Path, mode: str) -> dict[str, str]:
     """Write ``suite`` as a user would into ``directory``; return the files' text by name."""
     log = directory / "log"
     files = {
-        "conftest.py": _CONFTEST_HEAD.format(log=str(log), reports=str(directory / "reports"))
+        "conftest.py": _CONFTEST_HEAD.format(
+            log=str(log), reports=str(directory / "reports"), slow=SLOW_SECONDS
+        )
         + "".join("\n\n" + _fixture_source(f) for f in suite.fixtures),
         # Its own rootdir, whatever lies above it.
         "pytest.ini": "[pytest]\n",
@@ -253,7 +297,7 @@ def write_suite(suite: Suite, directory: Path, mode: str) -> dict[str, str]:
     modules = sorted({t.module for t in suite.tests})
     for module in modules:
         tests = [t for t in suite.tests if t.module == module]
-        source = "import pytest\nimport trio\nfrom conftest import afault, fault, note\n"
+        source = "import pytest\nimport trio\nfrom conftest import afault, crash, fault, note\n"
         for test in (t for t in tests if not t.in_class):
             source += "\n\n" + _test_source(suite, test, mode)
         in_class = [t for t in tests if t.in_class]
@@ -291,6 +335,8 @@ class Run:
     #: Per test: its reports, in the order they were made.
     reports: dict[str, list[PhaseReport]]
     log: list[str]
+    #: When a Ctrl-C was sent (``time.monotonic()``), if one was.
+    interrupted_at: float | None = None
 
 
 _FAULT = re.compile(r"FAULT\[\w+:\w+\]")
@@ -348,33 +394,63 @@ def read_reports(path: Path) -> dict[str, list[PhaseReport]]:
     return dict(reports)
 
 
-def run_pytest(directory: Path, *args: str) -> Run:
+def run_pytest(directory: Path, *args: str, interrupt_after: float | None = None) -> Run:
+    """Run pytest on ``directory`` in a subprocess; ``interrupt_after``: send it a
+    SIGINT (a Ctrl-C) that many seconds after its first test has started."""
     junit = directory / "junit.xml"
+    log_path = directory / "log"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     blocked = [arg for name in UNRELATED_PLUGINS for arg in ("-p", f"no:{name}")]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            *blocked,
-            "-rA",
-            f"--junitxml={junit}",
-            *args,
-        ],
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *blocked,
+        "-rA",
+        f"--junitxml={junit}",
+        *args,
+    ]
+    with subprocess.Popen(
+        command,
         cwd=directory,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=HANG_BOUND,
-    )
-    output = proc.stdout + proc.stderr
-    log_path = directory / "log"
+    ) as proc:
+        # Read as it comes, so that the run never waits on a full pipe.
+        chunks: list[str] = []
+        reader = threading.Thread(target=lambda: chunks.extend(iter(proc.stdout.readline, "")))
+        reader.start()
+        sent = None if interrupt_after is None else _interrupt(proc, log_path, interrupt_after)
+        try:
+            proc.wait(timeout=HANG_BOUND)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        finally:
+            reader.join()
+        output = "".join(chunks)
     log = log_path.read_text().splitlines() if log_path.exists() else []
     cases = read_junit(junit) if junit.exists() else {}
-    return Run(proc.returncode, output, cases, read_reports(directory / "reports"), log)
+    return Run(proc.returncode, output, cases, read_reports(directory / "reports"), log, sent)
+
+
+def _interrupt(proc: subprocess.Popen[str], log_path: Path, delay: float) -> float | None:
+    """Send a SIGINT ``delay`` seconds after the run logs its first line; when it was sent."""
+    deadline = time.monotonic() + HANG_BOUND
+    while proc.poll() is None and time.monotonic() < deadline:
+        if log_path.exists() and log_path.stat().st_size:
+            time.sleep(delay)
+            if proc.poll() is not None:
+                return None
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            return sent
+        time.sleep(0.005)
+    return None
 
 
 # -- what must hold of every run ----------------------------------------------
@@ -387,10 +463,14 @@ class Lifecycle:
     ups: dict[str, tuple[int, list[str]]]
     downs: dict[str, list[int]]
     calls: dict[str, tuple[int, list[str]]]
+    #: The tests whose body returned.
+    done: set[str]
+    #: When the session began to finish (``time.monotonic()``).
+    finish: float | None = None
 
 
 def read_log(lines: list[str]) -> Lifecycle:
-    life = Lifecycle({}, defaultdict(list), {})
+    life = Lifecycle({}, defaultdict(list), {}, set())
     for index, line in enumerate(lines):
         what, _, rest = line.partition(" ")
         name, _, listed = rest.partition(" ")
@@ -403,6 +483,10 @@ def read_log(lines: list[str]) -> Lifecycle:
         elif what == "call":
             assert name not in life.calls, f"{name} called twice"
             life.calls[name] = (index, tokens)
+        elif what == "done":
+            life.done.add(name)
+        elif what == "finish":
+            life.finish = float(name)
     return life
 
 
@@ -439,6 +523,7 @@ def check_run(suite: Suite, run: Run, *, in_reverse: bool = True) -> Lifecycle:
             nodeid,
             phases,
         )
+    _check_each_fault_reported_once(suite, run)
     life = read_log(run.log)
     for token, downs in life.downs.items():
         assert token in life.ups, f"{token} torn down but never set up"
@@ -465,6 +550,65 @@ def check_run(suite: Suite, run: Run, *, in_reverse: bool = True) -> Lifecycle:
         )
     _check_teardown_faults_shown(suite, run, life)
     return life
+
+
+def _check_each_fault_reported_once(suite: Suite, run: Run) -> None:
+    """A test's own fault (a background crash too) fails its call, not its teardown as well."""
+    for test in suite.tests:
+        phases = run.reports.get(suite.nodeid(test), [])
+        own = f"FAULT[{test.name}:call]"
+        told = [phase.when for phase in phases if own in phase.faults]
+        assert len(told) <= 1, (suite.nodeid(test), phases, run.output)
+
+
+_SUMMARY_LINE = re.compile(r"=+ .* in [\d.]+s\b.* =+")
+
+
+def check_interrupted(suite: Suite, run: Run) -> None:
+    """What holds of a run that a KeyboardInterrupt may have stopped: nothing lost, nothing twice.
+
+    It comes from a sync fixture's teardown (``INTERRUPT``), or from a
+    Ctrl-C sent at a random moment. pytest stops at the first one, as it does
+    without groups: later tests get no report, the interrupted one keeps
+    the reports of the phases before it.
+    """
+    assert "INTERNALERROR" not in run.output, run.output
+    life = read_log(run.log)
+    interrupted = "interrupted" in run.log
+    raisers = {f.name for f in suite.fixtures if f.teardown_fault == INTERRUPT}
+    if any(fixture_name(token) in raisers for token in life.downs):
+        assert interrupted, f"a KeyboardInterrupt in a teardown did not stop the run\n{run.output}"
+    sent = run.interrupted_at
+    if sent is not None and life.finish is not None and life.finish > sent + STOP_BOUND:
+        assert interrupted, f"a Ctrl-C during the tests did not stop the run\n{run.output}"
+    if interrupted or sent is None:
+        # (A Ctrl-C that lands after pytest's session, in its summary or
+        # exit, is pytest's own business.)
+        if interrupted:
+            assert run.ret == 2 and "KeyboardInterrupt" in run.output, run.output
+        else:
+            assert run.ret in (0, 1), run.output
+        last = [line for line in run.output.splitlines() if line.strip()][-1]
+        assert _SUMMARY_LINE.fullmatch(last), f"the run does not end with its summary\n{run.output}"
+    for nodeid, cases in run.junit.items():
+        assert cases in ([cases[0]], ["failed", "teardown-error"]), (nodeid, cases, run.output)
+    for nodeid, phases in run.reports.items():
+        whens = [p.when for p in phases]
+        full = (
+            ["setup", "call", "teardown"]
+            if phases[0].outcome == "passed"
+            else ["setup", "teardown"]
+        )
+        assert whens == full[: len(whens)], (nodeid, phases, run.output)
+    for token, downs in life.downs.items():
+        assert token in life.ups, f"{token} torn down but never set up"
+        assert len(downs) == 1, f"{token} torn down {len(downs)} times"
+    if sent is None:
+        for nodeid in life.done:
+            whens = [p.when for p in run.reports.get(nodeid, [])]
+            assert whens[:2] == ["setup", "call"], (
+                f"{nodeid} ran to its end but has no call report\n{run.output}"
+            )
 
 
 def _closure(life: Lifecycle, tokens: list[str]) -> set[str]:

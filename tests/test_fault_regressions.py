@@ -703,3 +703,59 @@ def test_wider_fixture_error_before_the_run_is_each_members_setup_error(
             "ERROR test_m1.py::test_it - RuntimeError: module fixture setup failed",
         ]
     )
+
+
+def test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    # After a Ctrl-C, what the session still holds is torn down with no test
+    # to report to. pytest alone lets a teardown error escape as a raw
+    # traceback after its summary; here each one is a warning, shown at the
+    # code that raised it, and every fixture is still torn down.
+    log = pytester.path / "log"
+    pytester.makepyfile(
+        f"""
+        import pytest, trio
+
+        def note(line):
+            with open({str(log)!r}, "a") as f:
+                f.write(line + "\\n")
+
+        @pytest.fixture(scope="session")
+        async def service():
+            yield
+            note("service down")
+            raise RuntimeError("service teardown failed")
+
+        @pytest.fixture(scope="module")
+        def database(request):
+            def close():
+                note("database down")
+                raise ValueError("database teardown failed")
+            request.addfinalizer(close)
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_grouped(service, database):
+            await trio.sleep(0)
+
+        def test_interrupted(database):
+            raise KeyboardInterrupt
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback (most recent call last)" not in output, output
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback.py:17:"
+            " PytestWarning: error while tearing down after the run was interrupted:"
+            " ValueError('database teardown failed')",
+            "*test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback.py:11:"
+            " PytestWarning: error while tearing down after the run was interrupted:"
+            " RuntimeError('service teardown failed')",
+        ]
+    )
+    last = [line for line in result.stdout.lines if line.strip()][-1]
+    assert last.startswith("=") and " in " in last and "1 passed" in last, output
+    assert sorted(log.read_text().splitlines()) == ["database down", "service down"]

@@ -15,6 +15,7 @@ draws each time and shrinking (see the development section of the README).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -25,9 +26,13 @@ from hypothesis import strategies as st
 
 from conftest import HAVE_PYTEST_TRIO
 from suite_model import (
+    BACKGROUND_FAULTS,
     FIXTURE_KINDS,
+    INTERRUPT,
     SCOPES,
     SETUP_FAULTS,
+    SLOW,
+    SLOW_SECONDS,
     TEARDOWN_FAULTS,
     TEARDOWN_GRACE,
     TEST_FAULTS,
@@ -36,6 +41,7 @@ from suite_model import (
     FixtureSpec,
     Run,
     Suite,
+    check_interrupted,
     check_run,
     describe,
     normalized,
@@ -160,11 +166,9 @@ def suites(draw: st.DrawFn, *, like_pytest_trio: bool = False) -> Suite:
             )
             needs_async = any(f.is_async for f in model.closure(used))
         is_async = needs_async or draw(st.booleans()) or draw(st.booleans())
-        faults = (
-            TEST_FAULTS
-            if is_async and not like_pytest_trio
-            else tuple(f for f in TEST_FAULTS if f not in TIMING_FAULTS)
-        )
+        faults = tuple(
+            f for f in TEST_FAULTS if (is_async and not like_pytest_trio) or f not in TIMING_FAULTS
+        ) + (BACKGROUND_FAULTS if is_async else ())
         tests.append(
             CaseSpec(
                 name=f"test_t{index}",
@@ -211,6 +215,31 @@ def _without_timing_faults(suite: Suite) -> Suite:
     )
 
 
+@st.composite
+def interrupted_suites(draw: st.DrawFn) -> tuple[Suite, float | None]:
+    """A suite that a KeyboardInterrupt stops, and when a Ctrl-C comes.
+
+    Either one of the sync fixtures the tests use raises it in its teardown
+    (the delay is ``None``), or a SIGINT comes that many seconds after the
+    first test started, while some tests take a while.
+    """
+    suite = draw(suites())
+    used = {spec.name for test in suite.tests for spec in suite.closure(test.fixtures)}
+    sync = [f for f in suite.fixtures if not f.is_async and f.name in used]
+    if sync and draw(st.booleans()):
+        target = draw(st.sampled_from(sync)).name
+        fixtures = tuple(
+            dataclasses.replace(f, teardown_fault=INTERRUPT) if f.name == target else f
+            for f in suite.fixtures
+        )
+        return dataclasses.replace(suite, fixtures=fixtures), None
+    tests = tuple(
+        dataclasses.replace(t, fault=SLOW) if t.fault is None and draw(st.booleans()) else t
+        for t in suite.tests
+    )
+    return dataclasses.replace(suite, tests=tests), draw(st.floats(0, 2 * SLOW_SECONDS))
+
+
 def _args(suite: Suite) -> list[str]:
     args = [f"--trio-group-teardown-timeout={TEARDOWN_GRACE}"]
     if suite.limit is not None:
@@ -218,9 +247,9 @@ def _args(suite: Suite) -> list[str]:
     return args
 
 
-def _run(suite: Suite, directory: Path, mode: str) -> Run:
+def _run(suite: Suite, directory: Path, mode: str, *, interrupt_after: float | None = None) -> Run:
     files = write_suite(suite, directory, mode)
-    run = run_pytest(directory, *_args(suite))
+    run = run_pytest(directory, *_args(suite), interrupt_after=interrupt_after)
     note(f"==== {mode} ====\n{describe(files)}\n---- output\n{run.output}")
     return run
 
@@ -258,3 +287,16 @@ def test_grouped_run_matches_pytest_trio_running_each_test(
     assert {k: sorted(v) for k, v in per_test_setups(suite, grouped_life).items()} == {
         k: sorted(v) for k, v in per_test_setups(suite, alone_life).items()
     }
+
+
+@fewer_in_ci(4)
+@given(case=interrupted_suites())
+def test_a_keyboard_interrupt_loses_no_report(
+    pytester: pytest.Pytester, case: tuple[Suite, float | None]
+) -> None:
+    suite, delay = case
+    note(f"Ctrl-C {delay} s after the first test started" if delay is not None else "")
+    base = Path(tempfile.mkdtemp(dir=pytester.path))
+    for mode in ("grouped", "alone"):
+        run = _run(suite, base / mode, mode, interrupt_after=delay)
+        check_interrupted(suite, run)

@@ -69,9 +69,11 @@ def setting_up(
     if not sees_no_run(fixturedef, member.item):
         yield
         return
-    # What it depends on is set up first, where the run can be seen.
+    # What it depends on is set up first, where the run can be seen
+    # ("request" is there already).
     for argname in fixturedef.argnames:
-        request.getfixturevalue(argname)
+        if argname != "request":
+            request.getfixturevalue(argname)
     from ._trio_compat import outside_the_run
 
     with outside_the_run():
@@ -258,6 +260,8 @@ class MemberFixtureDefs(dict[str, _Defs]):
 
     def __init__(self, item: pytest.Function, shared: SharedClones) -> None:
         super().__init__()
+        #: Set up before the group's run, for the test's first attempt.
+        self.before_the_run = False
         self._item = item
         self._shared = shared
         self._base = compat.item_fixturedefs(item)
@@ -344,7 +348,7 @@ def set_up_before_the_run(item: pytest.Function, shared: SharedClones, state: An
     names = _sync_wider_fixtures(item)
     if not names:
         return
-    isolate(item, shared)
+    isolate(item, shared, before_the_run=True)
     try:
         state.setup_chain(item)
     except compat.test_outcome_types():
@@ -409,9 +413,20 @@ def _sync_wider_fixtures(item: pytest.Function) -> list[str]:
     return names
 
 
-def isolate(item: pytest.Function, shared: SharedClones) -> None:
-    """Give ``item`` its own function-scoped fixture instances."""
-    compat.set_request_fixturedefs(item, MemberFixtureDefs(item, shared))
+def isolate(item: pytest.Function, shared: SharedClones, *, before_the_run: bool = False) -> None:
+    """Give ``item`` its own function-scoped fixture instances.
+
+    The table given ``before_the_run`` (by ``set_up_before_the_run``) is
+    kept for the test's first attempt: its function-scoped instances are
+    still unused.
+    """
+    table = compat.request_fixturedefs(item)
+    if not before_the_run and isinstance(table, MemberFixtureDefs) and table.before_the_run:
+        table.before_the_run = False
+        return
+    table = MemberFixtureDefs(item, shared)
+    table.before_the_run = before_the_run
+    compat.set_request_fixturedefs(item, table)
 
 
 async def fill_fixtures(item: pytest.Function) -> None:

@@ -35,6 +35,11 @@ def walk(exc: BaseException) -> Iterator[BaseException]:
             yield from walk(inner)
 
 
+def leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The errors ``exc`` is or holds, without the exception groups around them."""
+    return (e for e in walk(exc) if not isinstance(e, BaseExceptionGroup))
+
+
 def keyboard_interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
     """The ``KeyboardInterrupt`` that ``exc`` is or holds, if any."""
     return next((e for e in walk(exc) if isinstance(e, KeyboardInterrupt)), None)
