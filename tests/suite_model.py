@@ -409,7 +409,9 @@ def run_pytest(directory: Path, *args: str, interrupt_after: float | None = None
         "no:cacheprovider",
         *blocked,
         "-rA",
-        f"--junitxml={junit}",
+        # (Not when interrupted: a KeyboardInterrupt that lands in pytest's
+        # junitxml plugin breaks its file, or its session finish.)
+        *([f"--junitxml={junit}"] if interrupt_after is None else []),
         *args,
     ]
     with subprocess.Popen(
@@ -564,6 +566,16 @@ def _check_each_fault_reported_once(suite: Suite, run: Run) -> None:
 _SUMMARY_LINE = re.compile(r"=+ .* in [\d.]+s\b.* =+")
 
 
+def _in_pytest(output: str) -> bool:
+    """Whether pytest says the KeyboardInterrupt came in its own or pluggy's code."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if line.startswith("!!!") and "KeyboardInterrupt" in line:
+            where = lines[index + 1]
+            return f"{os.sep}_pytest{os.sep}" in where or f"{os.sep}pluggy{os.sep}" in where
+    return False
+
+
 def check_interrupted(suite: Suite, run: Run) -> None:
     """What holds of a run that a KeyboardInterrupt may have stopped: nothing lost, nothing twice.
 
@@ -581,17 +593,16 @@ def check_interrupted(suite: Suite, run: Run) -> None:
     sent = run.interrupted_at
     if sent is not None and life.finish is not None and life.finish > sent + STOP_BOUND:
         assert interrupted, f"a Ctrl-C during the tests did not stop the run\n{run.output}"
-    if interrupted or sent is None:
+    if (interrupted or sent is None) and not (sent is not None and _in_pytest(run.output)):
         # (A Ctrl-C that lands after pytest's session, in its summary or
-        # exit, is pytest's own business.)
+        # exit, or in pytest's and pluggy's own code -- where a hook wrapper
+        # of pytest's may be left half done -- is pytest's own business.)
         if interrupted:
             assert run.ret == 2 and "KeyboardInterrupt" in run.output, run.output
         else:
             assert run.ret in (0, 1), run.output
         last = [line for line in run.output.splitlines() if line.strip()][-1]
         assert _SUMMARY_LINE.fullmatch(last), f"the run does not end with its summary\n{run.output}"
-    for nodeid, cases in run.junit.items():
-        assert cases in ([cases[0]], ["failed", "teardown-error"]), (nodeid, cases, run.output)
     for nodeid, phases in run.reports.items():
         whens = [p.when for p in phases]
         full = (

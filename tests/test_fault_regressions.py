@@ -759,3 +759,60 @@ def test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback(
     last = [line for line in result.stdout.lines if line.strip()][-1]
     assert last.startswith("=") and " in " in last and "1 passed" in last, output
     assert sorted(log.read_text().splitlines()) == ["database down", "service down"]
+
+
+def test_ctrl_c_as_a_group_run_starts_leaves_its_fixtures_to_be_torn_down(
+    pytester: pytest.Pytester,
+) -> None:
+    # A Ctrl-C can land after a group's wider-scoped sync fixtures are set up
+    # and before its trio run starts (while trio adds its instruments). The
+    # session then gets its own stack back with those fixtures on it, for
+    # pytest to tear down as it ends -- not the group's, whose teardown
+    # refuses pytest and used to escape as a raw traceback.
+    log = pytester.path / "log"
+    pytester.makeconftest(
+        f"""
+        import pytest, trio
+
+        real_run = trio.run
+
+        def run_interrupted_as_it_starts(*args, **kwargs):
+            if kwargs.get("instruments"):  # the group's run
+                raise KeyboardInterrupt
+            return real_run(*args, **kwargs)
+
+        trio.run = run_interrupted_as_it_starts
+
+        @pytest.fixture(scope="module")
+        def database():
+            yield
+            with open({str(log)!r}, "a") as f:
+                f.write("database down\\n")
+        """
+    )
+    pytester.makepyfile(
+        test_m0="""
+        import pytest, trio
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_a(database):
+            await trio.sleep(0)
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_b(database):
+            await trio.sleep(0)
+        """,
+        test_m1="""
+        def test_after():
+            pass
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback (most recent call last)" not in output, output
+    assert "INTERNALERROR" not in output, output
+    # Nothing was cut short: no member had started.
+    assert "second KeyboardInterrupt" not in output, output
+    result.stdout.fnmatch_lines(["*!!! KeyboardInterrupt !!!*", "*= no tests ran in *"])
+    assert log.read_text() == "database down\n"

@@ -182,6 +182,8 @@ class GroupRun:
         self.cut_short: list[str] = []
         self._cutting = False
         usepdb = session.config.getoption("usepdb", False)
+        #: Whether the group's trio run began to run it (a Ctrl-C may come first).
+        self._main_started = False
         self.reraise: tuple[type[BaseException], ...] = (
             (pytest.exit.Exception,) if usepdb else (pytest.exit.Exception, KeyboardInterrupt)
         )
@@ -195,7 +197,7 @@ class GroupRun:
         try:
             self._set_up_before_the_run()
         except BaseException:  # a Ctrl-C, or pytest.exit, in a fixture
-            self.state.restore()
+            self.state.restore(everything=True)
             self._uninstall()
             raise
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -217,13 +219,18 @@ class GroupRun:
                     instruments=instruments,
                 )
         except BaseException as exc:
-            # Only a Ctrl-C that came while the run was closing its nurseries
-            # gets here; whatever else it holds was cut short with it.
+            # Only a Ctrl-C gets here: one that came while the run was closing
+            # its nurseries (whatever else it holds was cut short with it),
+            # or before the run started, with the session's stack still the
+            # group's.
             interrupt = keyboard_interrupt_in(exc)
             if interrupt is None:
                 raise
             self.interrupt = self.interrupt or interrupt
-            self._cutting = True
+            if self._main_started:
+                self._cutting = True
+            else:
+                self.state.restore(everything=True)
         finally:
             self.summary.wall = time.perf_counter() - start
             self.summary.cpu = time.process_time() - start_cpu
@@ -258,6 +265,7 @@ class GroupRun:
 
     @plugin_code
     async def _main(self) -> None:
+        self._main_started = True
         compat.set_setup_state(self.session, self.state)
         for observer in self.observers:
             observer.group_started(self)

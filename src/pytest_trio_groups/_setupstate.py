@@ -161,10 +161,16 @@ class GroupSetupState:
                 await self._pop(node, errors)
         return errors
 
-    def restore(self) -> None:
-        """Give the session back its own ``SetupState``, holding the next item's chain."""
+    def restore(self, *, everything: bool = False) -> None:
+        """Give the session back its own ``SetupState``, holding the next item's chain.
+
+        ``everything``: the group did not close (a Ctrl-C before its run
+        started): all it holds goes back, for pytest to tear down as the
+        session ends.
+        """
         self._outer.stack.clear()
-        for node in self._keep_chain:
+        nodes = list(self.stack) if everything else self._keep_chain
+        for node in nodes:
             if node not in self.stack:
                 break
             self._outer.stack[node] = self.stack[node]  # type: ignore[assignment]
