@@ -346,7 +346,10 @@ def set_up_before_the_run(item: pytest.Function, shared: SharedClones, state: An
     without this; ``state`` is the group's ``GroupSetupState``.
     """
     names = _sync_wider_fixtures(item)
-    if not names:
+    base = compat.item_fixturedefs(item)
+    if all(_session_value_cached(base[name][-1]) for name in names):
+        # (Each member of a group that uses tmp_path: tmp_path_factory is
+        # set up once, for the first.)
         return
     isolate(item, shared, before_the_run=True)
     try:
@@ -369,6 +372,15 @@ def set_up_before_the_run(item: pytest.Function, shared: SharedClones, state: An
         # Pushed only for pytest's checks that the test is set up: its own
         # setup, in the run, pushes it again.
         state.pop_unstarted(item)
+
+
+def _session_value_cached(fixturedef: FixtureDef[Any]) -> bool:
+    """Whether a session-scoped fixture without parameters is set up, or failed, already.
+
+    Every member gets that ``FixtureDef`` itself (``SharedClones.get``), so
+    nothing is left to set up before the run.
+    """
+    return fixturedef.scope == "session" and fixturedef.cached_result is not None
 
 
 def _cached(item: pytest.Function, error: BaseException) -> bool:
