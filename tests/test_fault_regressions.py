@@ -816,3 +816,42 @@ def test_ctrl_c_as_a_group_run_starts_leaves_its_fixtures_to_be_torn_down(
     assert "second KeyboardInterrupt" not in output, output
     result.stdout.fnmatch_lines(["*!!! KeyboardInterrupt !!!*", "*= no tests ran in *"])
     assert log.read_text() == "database down\n"
+
+
+def test_keyboard_interrupt_in_a_teardown_after_an_interrupt_ends_it_with_a_warning(
+    pytester: pytest.Pytester,
+) -> None:
+    # A KeyboardInterrupt from a teardown (or a second Ctrl-C) while the
+    # session's leftovers are torn down after the first: that teardown ends
+    # there, as pytest's does, and the run still ends with its summary, the
+    # warning saying so at the line that raised it.
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture(scope="module")
+        def stubborn():
+            yield
+            raise KeyboardInterrupt
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_grouped(stubborn):
+            await trio.sleep(0)
+
+        def test_interrupted(stubborn):
+            raise KeyboardInterrupt
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback (most recent call last)" not in output, output
+    result.stdout.fnmatch_lines(
+        [
+            "*test_keyboard_interrupt_in_a_teardown_after_an_interrupt_ends_it_with_a_warning.py:6:"
+            " PytestWarning: a KeyboardInterrupt cut short the teardown after the run was"
+            " interrupted: fixtures not torn down by then are left as they are",
+        ]
+    )
+    last = [line for line in result.stdout.lines if line.strip()][-1]
+    assert last.startswith("=") and "1 passed" in last, output

@@ -14,7 +14,9 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Iterator
+from typing import Any
 
 import trio
 
@@ -51,3 +53,38 @@ def cut_short_message(label: str, nodeids: list[str]) -> str:
         f"a second KeyboardInterrupt cut short the teardown of {label}: the teardown of "
         f"{names} did not finish and is not reported; their fixtures may not be torn down"
     )
+
+
+def tear_down_after_an_interrupt(session: Any) -> None:
+    """Tear down what the session still holds once a Ctrl-C stopped it.
+
+    pytest's runner does it as the session ends, with no test to report
+    to: a teardown error, or a ``KeyboardInterrupt`` from a teardown, would
+    escape as a raw traceback after the summary. Here each error is a
+    warning in the summary, at the code that raised it; a
+    ``KeyboardInterrupt`` (a second Ctrl-C) ends the teardown there, as
+    pytest's would end.
+    """
+    from ._notices import blamed_frame, note
+    from ._pytest_compat import setup_state
+
+    state = setup_state(session)
+    try:
+        state.teardown_exact(None)
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        for error in leaves(exc):
+            # Shown at the teardown code that raised it.
+            where = blamed_frame(traceback.extract_tb(error.__traceback__))
+            if isinstance(error, KeyboardInterrupt):
+                note(
+                    "a KeyboardInterrupt cut short the teardown after the run was interrupted:"
+                    " fixtures not torn down by then are left as they are",
+                    where,
+                )
+            else:
+                note(f"error while tearing down after the run was interrupted: {error!r}", where)
+        if keyboard_interrupt_in(exc) is not None:
+            # Left as they are, as pytest leaves them when a teardown raises it.
+            state.stack.clear()

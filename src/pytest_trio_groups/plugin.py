@@ -290,27 +290,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")
 def pytest_sessionfinish_after_an_interrupt(session: pytest.Session, exitstatus: int) -> None:
-    # After a Ctrl-C, pytest's runner tears down what the session still holds
-    # with no test to report to: a fixture's teardown error would escape as
-    # a raw traceback after the summary. Torn down here first, each error
-    # is a warning in the summary; a second Ctrl-C still stops it all.
-    if exitstatus != pytest.ExitCode.INTERRUPTED:
-        return
-    import traceback
+    # Before pytest's runner tears down what the session still holds.
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        from ._interrupts import tear_down_after_an_interrupt
 
-    from ._interrupts import keyboard_interrupt_in, leaves
-    from ._notices import blamed_frame, note
-    from ._pytest_compat import setup_state
-
-    try:
-        setup_state(session).teardown_exact(None)
-    except BaseException as exc:
-        if isinstance(exc, SystemExit) or keyboard_interrupt_in(exc) is not None:
-            raise
-        for error in leaves(exc):
-            # Shown at the teardown code that raised it.
-            where = blamed_frame(traceback.extract_tb(error.__traceback__))
-            note(f"error while tearing down after the run was interrupted: {error!r}", where)
+        tear_down_after_an_interrupt(session)
 
 
 @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
