@@ -194,18 +194,14 @@ class GroupRun:
         self.logs.install()
         self.task_state.install()
         self.patches.install()
+        start: tuple[float, float] | None = None
         try:
             self._set_up_before_the_run()
-        except BaseException:  # a Ctrl-C, or pytest.exit, in a fixture
-            self.state.restore(everything=True)
-            self._uninstall()
-            raise
-        start, start_cpu = time.perf_counter(), time.process_time()
-        instruments = [
-            self.task_state,
-            *(i for observer in self.observers for i in observer.instruments),
-        ]
-        try:
+            start = time.perf_counter(), time.process_time()
+            instruments = [
+                self.task_state,
+                *(i for observer in self.observers for i in observer.instruments),
+            ]
             if self.session_run is not None:
                 self.session_run.run(
                     self._main, instruments=instruments, on_interrupt=self._interrupted
@@ -219,21 +215,25 @@ class GroupRun:
                     instruments=instruments,
                 )
         except BaseException as exc:
-            # Only a Ctrl-C gets here: one that came while the run was closing
-            # its nurseries (whatever else it holds was cut short with it),
-            # or before the run started, with the session's stack still the
-            # group's.
+            if not self._main_started:
+                # A Ctrl-C (or pytest.exit) before the run started: in a
+                # fixture set up before it, or in between. The session's
+                # stack is still the group's; what it holds goes back, for
+                # pytest to tear down as the session ends.
+                self.state.restore(everything=True)
+                raise
+            # Only a Ctrl-C gets here: one that came while the run was
+            # closing its nurseries; whatever else it holds was cut short
+            # with it.
             interrupt = keyboard_interrupt_in(exc)
             if interrupt is None:
                 raise
             self.interrupt = self.interrupt or interrupt
-            if self._main_started:
-                self._cutting = True
-            else:
-                self.state.restore(everything=True)
+            self._cutting = True
         finally:
-            self.summary.wall = time.perf_counter() - start
-            self.summary.cpu = time.process_time() - start_cpu
+            if start is not None:
+                self.summary.wall = time.perf_counter() - start[0]
+                self.summary.cpu = time.process_time() - start[1]
             self._uninstall()
             self.patches.restore(report_to=self.group.members[0])
         if self._cutting:
