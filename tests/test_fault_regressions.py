@@ -705,6 +705,15 @@ def test_wider_fixture_error_before_the_run_is_each_members_setup_error(
     )
 
 
+def _run_interrupted(pytester: pytest.Pytester) -> tuple[pytest.RunResult, str]:
+    """Run the suite, which a KeyboardInterrupt stops: no raw traceback anywhere."""
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback (most recent call last)" not in output, output
+    return result, output
+
+
 def test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback(
     pytester: pytest.Pytester,
 ) -> None:
@@ -742,10 +751,7 @@ def test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback(
             raise KeyboardInterrupt
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback (most recent call last)" not in output, output
+    result, output = _run_interrupted(pytester)
     result.stdout.fnmatch_lines_random(
         [
             "*test_teardown_errors_after_an_interrupt_are_warnings_not_a_raw_traceback.py:17:"
@@ -807,10 +813,7 @@ def test_ctrl_c_as_a_group_run_starts_leaves_its_fixtures_to_be_torn_down(
             pass
         """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback (most recent call last)" not in output, output
+    result, output = _run_interrupted(pytester)
     assert "INTERNALERROR" not in output, output
     # Nothing was cut short: no member had started.
     assert "second KeyboardInterrupt" not in output, output
@@ -842,10 +845,7 @@ def test_keyboard_interrupt_in_a_teardown_after_an_interrupt_ends_it_with_a_warn
             raise KeyboardInterrupt
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback (most recent call last)" not in output, output
+    result, output = _run_interrupted(pytester)
     result.stdout.fnmatch_lines(
         [
             "*test_keyboard_interrupt_in_a_teardown_after_an_interrupt_ends_it_with_a_warning.py:6:"
