@@ -223,13 +223,20 @@ class GroupRun:
                 self.state.restore(everything=True)
                 raise
             # Only a Ctrl-C gets here: one that came while the run was
-            # closing its nurseries; whatever else it holds was cut short
-            # with it.
+            # closing its nurseries, whatever else it holds cut short with
+            # it; or one that ended the session's trio run the group ran in.
             interrupt = keyboard_interrupt_in(exc)
             if interrupt is None:
                 raise
             self.interrupt = self.interrupt or interrupt
-            self._cutting = True
+            if self.session_run is not None and self.session_run.ended:
+                note(
+                    f"a KeyboardInterrupt ended the session's trio run while {self.group.label}"
+                    " ran: the tests still running then are not reported, and the async"
+                    " fixtures alive in that run were cancelled"
+                )
+            else:
+                self._cutting = True
         finally:
             if start is not None:
                 self.summary.wall = time.perf_counter() - start[0]

@@ -26,7 +26,7 @@ from . import _trio_compat
 from ._context import SESSION_RUN_KEY
 from ._fixtures import SharedClones, effective_function, is_async_function, is_per_test
 from ._grouping import Group
-from ._interrupts import plugin_code
+from ._interrupts import keyboard_interrupt_in, plugin_code
 from ._notices import note
 from ._trio_mode import POLICY_KEY
 
@@ -131,19 +131,33 @@ class SessionRun:
         finally:
             self._state = _trio_compat.swap_run_state(outer)
         if job.result is None:
-            raise RuntimeError("the session's trio run ended while a job ran")
+            error = self._outcome.error if isinstance(self._outcome, outcome.Error) else None
+            interrupt = None if error is None else keyboard_interrupt_in(error)
+            if interrupt is not None:
+                # A Ctrl-C that ended the whole run: it stops the session.
+                raise interrupt
+            raise RuntimeError("the session's trio run ended while a job ran") from error
         interrupt = job.interrupt or self._stray_interrupt
         self._stray_interrupt = None
         if interrupt is not None:
             raise interrupt
         return job.result.unwrap()  # type: ignore[no-any-return]
 
+    @property
+    def ended(self) -> bool:
+        """Whether the run is over (closed, or ended by a Ctrl-C)."""
+        return self._outcome is not None
+
     def run_bounded(self, fn: Callable[[], Awaitable[None]], seconds: float) -> None:
         """``run(fn)`` cancelled after ``seconds`` (or by a Ctrl-C, raised after).
 
         Once a teardown was cut short, ``fn`` is cancelled at once, and what
-        it raises is only warned about, as for the group it was cut in.
+        it raises is only warned about, as for the group it was cut in. Once
+        the run has ended there is nothing left to run it in: the fixture's
+        task ended with it.
         """
+        if self.ended:
+            return
         if self.cut_short:
             try:
                 self._run_bounded(fn, 0)
