@@ -855,3 +855,53 @@ def test_keyboard_interrupt_in_a_teardown_after_an_interrupt_ends_it_with_a_warn
     )
     last = [line for line in result.stdout.lines if line.strip()][-1]
     assert last.startswith("=") and "1 passed" in last, output
+
+
+def test_ctrl_c_while_a_sync_fixture_steps_out_of_the_run_stops_the_group(
+    pytester: pytest.Pytester,
+) -> None:
+    # A member's sync fixture runs with trio's run context set aside. A Ctrl-C
+    # that lands while the plugin sets it aside (here: right as it takes the
+    # signal wakeup fd away) is held off and stops the group, instead of
+    # leaving the context half cleared for trio to fail on
+    # (TrioInternalError, an INTERNALERROR).
+    pytester.makeconftest(
+        """
+        import os, signal, sys
+        import pytest
+
+        real_set_wakeup_fd = signal.set_wakeup_fd
+        sent = []
+
+        def set_wakeup_fd(fd, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if not sent and caller.endswith("_trio_compat.py"):
+                sent.append(True)
+                os.kill(os.getpid(), signal.SIGINT)
+            return real_set_wakeup_fd(fd, **kwargs)
+
+        signal.set_wakeup_fd = set_wakeup_fd
+
+        @pytest.fixture
+        def plain():
+            return 1
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_uses_it(plain):
+            await trio.sleep(0)
+
+        @pytest.mark.trio_group("g", timeout=60)
+        async def test_waits():
+            await trio.sleep(5)
+        """
+    )
+    result, output = _run_interrupted(pytester)
+    assert "INTERNALERROR" not in output, output
+    result.stdout.fnmatch_lines(["*!!! KeyboardInterrupt !!!*"])
+    last = [line for line in result.stdout.lines if line.strip()][-1]
+    assert last.startswith("=") and " in " in last, output

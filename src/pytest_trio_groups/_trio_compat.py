@@ -9,6 +9,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import signal
 import sys
@@ -81,8 +82,30 @@ def current_run_state(*, sigint: bool = True) -> RunState:
     return RunState(dict(GLOBAL_RUN_CONTEXT.__dict__), handler, (hooks.firstiter, hooks.finalizer))
 
 
-@contextlib.contextmanager
-def outside_the_run() -> Iterator[None]:
+def outside_the_run() -> contextlib.AbstractContextManager[None]:
+    """Run synchronous code as if no trio run existed in this thread, then put the run back.
+
+    See ``_outside_the_run``.
+    """
+    return _ki_protected_outside_the_run()()
+
+
+@functools.cache
+def _ki_protected_outside_the_run() -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """``_outside_the_run``, whose own steps a Ctrl-C does not interrupt.
+
+    A KeyboardInterrupt raised halfway through them would leave trio's run
+    context cleared, and trio fails on its next step (``TrioInternalError``):
+    trio holds a Ctrl-C off in code marked protected, as in the plugin's
+    other code, and hands it to the run. The code run inside is not marked
+    -- a Ctrl-C there is raised in it, as anywhere in a test's own code.
+    """
+    import trio
+
+    return contextlib.contextmanager(trio.lowlevel.enable_ki_protection(_outside_the_run))
+
+
+def _outside_the_run() -> Iterator[None]:
     """Run synchronous code as if no trio run existed in this thread, then put the run back.
 
     Synchronous code cannot let the loop run meanwhile, so nothing of the
