@@ -346,10 +346,7 @@ def set_up_before_the_run(item: pytest.Function, shared: SharedClones, state: An
     without this; ``state`` is the group's ``GroupSetupState``.
     """
     names = _sync_wider_fixtures(item)
-    base = compat.item_fixturedefs(item)
-    if all(_session_value_cached(base[name][-1]) for name in names):
-        # (Each member of a group that uses tmp_path: tmp_path_factory is
-        # set up once, for the first.)
+    if not names:
         return
     isolate(item, shared, before_the_run=True)
     try:
@@ -404,7 +401,8 @@ def _sync_wider_fixtures(item: pytest.Function) -> list[str]:
 
     Wider-scoped ones that see no run (``sees_no_run``), with no parameters
     among them and what they depend on, and that override no fixture of
-    their own name.
+    their own name; not a session-scoped one set up already (each member of
+    a group that uses ``tmp_path`` needs ``tmp_path_factory``, set up once).
     """
     base = compat.item_fixturedefs(item)
     callspec = getattr(item, "callspec", None)
@@ -416,7 +414,8 @@ def _sync_wider_fixtures(item: pytest.Function) -> list[str]:
             continue  # ("request", or one only requested later)
         fixturedef = defs[-1]
         if (
-            not is_per_test(fixturedef, item)
+            not _session_value_cached(fixturedef)
+            and not is_per_test(fixturedef, item)
             and name not in fixturedef.argnames
             and not (indices and param_key(base, indices, fixturedef))
             and sees_no_run(fixturedef, item)

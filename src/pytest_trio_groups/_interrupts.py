@@ -74,10 +74,12 @@ def tear_down_after_an_interrupt(session: Any) -> None:
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             raise
+        cut_short = False
         for error in leaves(exc):
             # Shown at the teardown code that raised it.
             where = blamed_frame(traceback.extract_tb(error.__traceback__))
             if isinstance(error, KeyboardInterrupt):
+                cut_short = True
                 note(
                     "a KeyboardInterrupt cut short the teardown after the run was interrupted:"
                     " fixtures not torn down by then are left as they are",
@@ -85,6 +87,6 @@ def tear_down_after_an_interrupt(session: Any) -> None:
                 )
             else:
                 note(f"error while tearing down after the run was interrupted: {error!r}", where)
-        if keyboard_interrupt_in(exc) is not None:
+        if cut_short:
             # Left as they are, as pytest leaves them when a teardown raises it.
             state.stack.clear()
