@@ -244,6 +244,37 @@ def test_a_session_whose_only_trio_test_has_a_bad_mark_reports_it(
     )
 
 
+@pytest.mark.parametrize("options", [(), ("-o", "trio_group_by=module")])
+def test_a_module_object_that_raises_on_any_attribute_read_is_left_to_pytest(
+    pytester: pytest.Pytester, options: tuple[str, ...]
+) -> None:
+    # Like a web framework's context-local proxy (``from quart import
+    # request``): callable, and every attribute read outside a request raises.
+    pytester.makepyfile(
+        """
+        import trio
+
+        class Proxy:
+            def __call__(self, *args, **kwargs):
+                raise RuntimeError("Not within a request context")
+
+            def __getattr__(self, name):
+                raise RuntimeError("Not within a request context")
+
+        request = Proxy()
+
+        def test_sync():
+            pass
+
+        async def test_async():
+            await trio.sleep(0)
+        """
+    )
+    result = pytester.runpytest_subprocess(*ALONE, "-o", "trio_mode=true", *options)
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*Not within a request context*")
+
+
 def test_async_fixture_of_a_sync_test_is_refused_in_a_sync_session(
     pytester: pytest.Pytester,
 ) -> None:

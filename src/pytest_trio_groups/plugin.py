@@ -150,12 +150,20 @@ def pytest_pycollect_makeitem(
 ) -> pytest.Function | None:
     # pytest (9.x) refuses generator tests with a collection error, which
     # stops the whole session; a marked one becomes an error of its own.
-    if not inspect.isgeneratorfunction(obj) or not collector.funcnamefilter(name):
+    # The name first: a module's other objects may raise on any attribute
+    # read (a framework's context-local proxy), and are left to pytest.
+    if not collector.funcnamefilter(name):
+        return None
+    try:
+        if not inspect.isgeneratorfunction(obj):
+            return None
+        own_marks = list(getattr(obj, "pytestmark", []))
+    except Exception:
         return None
     # A generator marked trio is ours to refuse only where pytest-trio is not.
     beside_pytest_trio = collector.config.stash[_PYTEST_TRIO_KEY] is not None
     ours = (MARK_NAME,) if beside_pytest_trio else (MARK_NAME, TRIO_MARK)
-    marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers()]
+    marks = [*own_marks, *collector.iter_markers()]
     if not any(mark.name in ours for mark in marks):
         return None
     return pytest.Function.from_parent(collector, name=name)
