@@ -905,3 +905,57 @@ def test_ctrl_c_while_a_sync_fixture_steps_out_of_the_run_stops_the_group(
     result.stdout.fnmatch_lines(["*!!! KeyboardInterrupt !!!*"])
     last = [line for line in result.stdout.lines if line.strip()][-1]
     assert last.startswith("=") and " in " in last, output
+
+
+def test_interrupt_from_a_teardown_hook_keeps_the_tests_reports(
+    pytester: pytest.Pytester,
+) -> None:
+    # As pytest and pytest-trio report it: the test passed, then the
+    # session stops. The test's own fixtures are still torn down.
+    log = pytester.path / "log"
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        def pytest_runtest_teardown(item, nextitem):
+            if item.name == "test_it":
+                raise KeyboardInterrupt("from a teardown hook")
+
+        @pytest.fixture
+        async def resource():
+            yield 1
+            with open({str(log)!r}, "a") as f:
+                f.write("resource down\\n")
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_it(resource):
+            pass
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_waits():
+            await trio.sleep(5)
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-v", "-rs", "-p", "no:cacheprovider", timeout=HANG_BOUND
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*::test_it PASSED*"])
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED *: cancelled: KeyboardInterrupt in *::test_it",
+            "*!!! KeyboardInterrupt: from a teardown hook !!!*",
+            "*= 1 passed, 1 skipped in *",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*cut short*")
+    result.stdout.no_fnmatch_line("*test_after*")
+    assert log.read_text() == "resource down\n"

@@ -307,6 +307,47 @@ async def test_last(broken_session):
     )
 
 
+def test_a_session_fixtures_crash_fails_the_test_of_a_later_group_using_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # Set up by group "a"; its task crashes while group "b" runs.
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        @pytest.fixture(scope="session")
+        async def background():
+            async with trio.open_nursery() as nursery:
+                yield nursery
+                nursery.cancel_scope.cancel()
+
+        async def crash():
+            await trio.sleep(0.02)
+            raise ValueError("boom")
+
+        @pytest.mark.trio_group("a", timeout=5)
+        async def test_sets_it_up(background):
+            pass
+
+        @pytest.mark.trio_group("b", timeout=5)
+        async def test_starts_the_crash(background):
+            background.start_soon(crash)
+            await trio.sleep(2)
+
+        @pytest.mark.trio_group("b", timeout=5)
+        async def test_unrelated():
+            await trio.sleep(0.1)
+        """
+    )
+    result = pytester.runpytest("-p", "no:trio", "-rA")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*_ test_starts_the_crash _*", "*", "*ValueError: boom", "*= short test summary info =*"]
+    )
+    result.stdout.fnmatch_lines(["FAILED *::test_starts_the_crash*"])
+    result.stdout.fnmatch_lines(["PASSED *::test_unrelated"])
+
+
 def test_ctrl_c_during_a_group_still_tears_the_session_fixture_down(
     pytester: pytest.Pytester,
 ) -> None:

@@ -194,7 +194,11 @@ class AsyncFixtures:
             return await func(**kwargs), None
         handle = _FixtureTask(fixturedef.argname, None if wider else member)
         if wider:
-            handle.users = lambda: member.run_.members_using(fixturedef)
+            # Whichever group runs when its task crashes: one that lives in
+            # the session's run outlives the group that set it up.
+            handle.users = lambda: (
+                session_run.group if session_run is not None and session_run.group else member.run_
+            ).members_using(fixturedef)
             # Set up in (a copy of) the requesting test's context, so that its
             # setup output is that test's; afterwards it belongs to no test.
             nursery, context, later = self._group_nursery, member.context.copy(), _no_member()

@@ -203,9 +203,13 @@ class GroupRun:
                 *(i for observer in self.observers for i in observer.instruments),
             ]
             if self.session_run is not None:
-                self.session_run.run(
-                    self._main, instruments=instruments, on_interrupt=self._interrupted
-                )
+                self.session_run.group = self
+                try:
+                    self.session_run.run(
+                        self._main, instruments=instruments, on_interrupt=self._interrupted
+                    )
+                finally:
+                    self.session_run.group = None
             else:
                 trio.run(
                     self._main,
@@ -743,7 +747,10 @@ class MemberRun:
                 grace.cancel()
             try:
                 self._teardown_hook(item=self.item, nextitem=self.run_.nextitem)
-            except TEST_OUTCOME as exc:
+            except BaseException as exc:
+                # A KeyboardInterrupt or pytest.exit from a teardown hook
+                # too: the test keeps its setup and call reports, and its
+                # fixtures are still torn down below.
                 errors.append(exc)
             try:
                 await self.run_.state.teardown_item(self.item)

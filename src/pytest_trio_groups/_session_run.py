@@ -70,6 +70,9 @@ class SessionRun:
         self._cancel_at_close: list[trio.CancelScope] = []
         #: A second Ctrl-C cut a group's teardown short: so are the teardowns after it.
         self.cut_short = False
+        #: The group run in it now (a ``GroupRun``): its members using a
+        #: fixture that lives here are the ones a crash of its task fails.
+        self.group: Any = None
 
     @property
     def nursery(self) -> trio.Nursery:
