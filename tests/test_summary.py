@@ -49,6 +49,31 @@ def test_summary_line_per_group(pytester: pytest.Pytester) -> None:
     assert ", 1 at once at most, CPU " in other_line
 
 
+def test_a_stopped_group_says_how_many_members_never_started(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.trio_group("g")
+        async def test_fails():
+            assert False
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_later(n):
+            pass
+        """
+    )
+    result = pytester.runpytest("-x", "--trio-group-limit", "1")
+    result.assert_outcomes(failed=1)
+    result.stdout.re_match_lines(
+        [
+            r"^trio_group 'g': 1 test \(1 failed\) and 3 not started \(the group stopped\) "
+            r"in [\d.]+s wall, 1 at once at most, CPU \d+% of wall$"
+        ]
+    )
+
+
 def test_cpu_bound_group_is_called_so(pytester: pytest.Pytester) -> None:
     # The process's CPU clock is made to advance with the wall clock, as it
     # does when the process has a CPU to itself and its tests keep it busy:

@@ -382,6 +382,7 @@ class GroupRun:
         for item in self.group.members:
             if item not in self._started:
                 self.state.release(item)
+                self.summary.not_started += 1
 
     def _interrupted(self, exc: BaseException) -> bool:
         """Handle a Ctrl-C that reached the main task; ``False`` if ``exc`` is none.

@@ -51,6 +51,8 @@ class GroupSummary:
     #: (duration, nodeid) of the slowest members (``SLOWEST_SHOWN``), a heap:
     #: a group of 100,000 members keeps three.
     durations: list[tuple[float, str]] = field(default_factory=list)
+    #: Members the group never started: it stopped first (``-x``, a Ctrl-C).
+    not_started: int = 0
     #: The pytest-xdist worker that ran the group (``gw0``), if any.
     worker: str | None = None
 
@@ -119,9 +121,12 @@ class GroupSummary:
         )
         noun = "test" if self.tests == 1 else "tests"
         where = f" on {self.worker}" if self.worker else ""
+        not_started = (
+            f" and {self.not_started} not started (the group stopped)" if self.not_started else ""
+        )
         parts = [
-            f"{self.label}{where}: {self.tests} {noun} ({counts or 'none reported'}) "
-            f"in {self.wall:.2f}s wall",
+            f"{self.label}{where}: {self.tests} {noun} ({counts or 'none reported'})"
+            f"{not_started} in {self.wall:.2f}s wall",
             f"{self.peak} at once at most",
             f"CPU {self.shown_busy:.0%} of wall",
         ]
