@@ -196,6 +196,42 @@ def test_rerun_alone_after_reruns_in_the_group(pytester: pytest.Pytester) -> Non
     )
 
 
+def test_a_test_run_on_its_own_gets_its_reruns_again(pytester: pytest.Pytester) -> None:
+    # test_a fails whenever test_b runs beside it, and on its first run on
+    # its own as well (flaky on its own too, as its reruns allow for): run
+    # alone as a test without a group would be, its reruns let it pass.
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        STATE = {"b_running": False, "alone": 0}
+
+        @pytest.mark.trio_group("g")
+        async def test_a():
+            await trio.sleep(0.01)
+            assert not STATE["b_running"], "conflict: test_b is running"
+            STATE["alone"] += 1
+            assert STATE["alone"] > 1, "flaky: the first run on its own fails"
+
+        @pytest.mark.trio_group("g")
+        async def test_b():
+            STATE["b_running"] = True
+            await trio.sleep(0.3)
+            STATE["b_running"] = False
+        """
+    )
+    result = pytester.runpytest("-v", "--reruns", "2", "--trio-group-pass-alone")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes.get("failed", 0)) == (2, 0), outcomes
+    result.stdout.fnmatch_lines(["*::test_a (trio_group 'g') passed on its own; *"])
+    # Without reruns its first run on its own is its only one: it fails, as
+    # it would run alone.
+    result = pytester.runpytest("-v", "--reruns", "0", "--trio-group-pass-alone")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"]) == (1, 1), outcomes
+    result.stdout.fnmatch_lines(["*failed again when run on its own after the group*"])
+
+
 # test_e's fixture fails at teardown only when test_f still runs; alone it passes.
 TEARDOWN_ONLY = """
     RUNNING = []

@@ -218,6 +218,12 @@ class Diagnosis:
             self.memory.write(self.remembered | {found.nodeid for found in self.found})
 
 
+def _passed(member: MemberRun) -> bool:
+    """Whether the attempt ran its call and every report of it passed."""
+    reports = member.result.report_list
+    return any(r.when == "call" for r in reports) and all(r.passed for r in reports)
+
+
 def _failed(member: MemberRun) -> bool:
     return any(report.failed for report in member.result.report_list)
 
@@ -279,9 +285,22 @@ class AloneReruns(RunObserver):
                 continue
             self._held.discard(item)
             compat.renew_request(item)
+            import time
+
+            import trio
+
             alone = await run.attempt(item, member.attempt + 1, alone=True)
-            reports = alone.result.report_list
-            passed = any(r.when == "call" for r in reports) and all(r.passed for r in reports)
+            runs = 1
+            while not _passed(alone) and run.stop_reason is None:
+                delay = run.next_attempt_alone(alone, runs)
+                if delay is None:
+                    break
+                if delay > 0:
+                    await trio.to_thread.run_sync(time.sleep, delay)
+                compat.renew_request(item)
+                alone = await run.attempt(item, alone.attempt + 1, alone=True)
+                runs += 1
+            passed = _passed(alone)
             overlapped = [other.nodeid for other in self._overlapped.get(item, {})]
             if passed:
                 self._diagnosis.found.append(Found(item.nodeid, run.group.label, overlapped))

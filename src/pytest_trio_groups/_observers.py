@@ -63,6 +63,14 @@ class RunObserver:
         """
         return None
 
+    def next_attempt_alone(self, member: MemberRun, runs: int) -> float | None:
+        """As ``next_attempt``, after ``member``'s ``runs``-th failed run on its own.
+
+        A test run on its own after its group (``--trio-group-rerun-alone``)
+        gets again what it would get alone, such as its reruns.
+        """
+        return None
+
     def hold_reports(self, member: MemberRun) -> bool:
         """Whether to publish the member's final attempt only after the group ran."""
         return False

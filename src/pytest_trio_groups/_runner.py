@@ -480,6 +480,16 @@ class GroupRun:
                 return delay
         return None
 
+    def next_attempt_alone(self, member: MemberRun, runs: int) -> float | None:
+        """Seconds before ``member`` runs on its own again after ``runs`` failed runs, or ``None``."""
+        if self.stop_reason is not None or member.interrupted:
+            return None
+        for observer in self.observers:
+            delay = observer.next_attempt_alone(member, runs)
+            if delay is not None:
+                return delay
+        return None
+
     def _publish(self, member: MemberRun) -> None:
         item = member.item
         with self.capture.paused():

@@ -76,6 +76,25 @@ class MemberReruns(RunObserver):
         factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
         return delay * factor ** (member.attempt - 1)
 
+    def next_attempt_alone(self, member: MemberRun, runs: int) -> float | None:
+        # Its reruns are counted afresh: run alone, as a test without a
+        # group, it gets all of them.
+        item = member.item
+        counted = getattr(item, "execution_count", None)
+        item.execution_count = runs  # type: ignore[attr-defined]
+        try:
+            again = self._wants_rerun(member, reserve=True)
+        finally:
+            if counted is None:
+                del item.execution_count  # type: ignore[attr-defined]
+            else:
+                item.execution_count = counted  # type: ignore[attr-defined]
+        if not again:
+            return None
+        delay = float(rerunfailures.get_reruns_delay(item))
+        factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
+        return delay * factor ** (runs - 1)
+
     def _wants_rerun(self, member: MemberRun, *, reserve: bool) -> bool:
         """Whether the attempt's failures call for a rerun, as pytest-rerunfailures decides.
 
