@@ -74,6 +74,41 @@ def test_a_stopped_group_says_how_many_members_never_started(pytester: pytest.Py
     )
 
 
+def test_a_rerun_member_is_listed_once_among_the_slowest_with_all_its_time(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        ATTEMPTS = []
+
+        @pytest.mark.trio_group("g")
+        @pytest.mark.flaky(reruns=1)
+        async def test_flaky():
+            ATTEMPTS.append(1)
+            await trio.sleep(0.3)
+            assert len(ATTEMPTS) > 1
+
+        @pytest.mark.trio_group("g")
+        async def test_steady():
+            await trio.sleep(0.4)
+        """
+    )
+    result = pytester.runpytest("-v")
+    assert result.parseoutcomes() == {"passed": 2, "rerun": 1}
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if "trio_group summary" in line)
+    assert lines[start + 1].startswith("trio_group 'g': 2 tests (2 passed, 1 rerun) in ")
+    slowest = lines[start + 2 : start + 4]
+    # Its two runs, 0.3 s each, add up: listed first, once.
+    assert [line.split()[-1].rsplit("::", 1)[-1] for line in slowest] == [
+        "test_flaky",
+        "test_steady",
+    ], lines[start:]
+    assert float(slowest[0].split()[0].rstrip("s")) >= 0.6
+
+
 def test_cpu_bound_group_is_called_so(pytester: pytest.Pytester) -> None:
     # The process's CPU clock is made to advance with the wall clock, as it
     # does when the process has a CPU to itself and its tests keep it busy:

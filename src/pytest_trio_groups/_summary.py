@@ -81,10 +81,21 @@ class GroupSummary:
         if not again:
             self.tests += 1
         duration = sum(report.duration for report in reports)
+        if again:
+            # One line per test among the slowest: a rerun adds to its time.
+            for index, (earlier, nodeid) in enumerate(self.durations):
+                if nodeid == item.nodeid:
+                    self.durations[index] = (earlier + duration, nodeid)
+                    heapq.heapify(self.durations)
+                    self._count(reports)
+                    return
         if len(self.durations) < SLOWEST_SHOWN:
             heapq.heappush(self.durations, (duration, item.nodeid))
         elif duration > self.durations[0][0]:
             heapq.heapreplace(self.durations, (duration, item.nodeid))
+        self._count(reports)
+
+    def _count(self, reports: list[pytest.TestReport]) -> None:
         for report in reports:
             word = category(report)
             if word:
