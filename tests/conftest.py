@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 from dataclasses import dataclass
 
 import pytest
 
 pytest_plugins = ["pytester"]
+
+# Many tests here send a pytest subprocess a SIGINT (a Ctrl-C). A process
+# started in the background by a non-interactive shell (``cmd &``, nohup)
+# has SIGINT ignored, and so has every process it starts: those pytest runs
+# would never see the Ctrl-C. Caught here, it is reset to the default in
+# the processes started from now on, as when the suite runs in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 try:
     # pytester's in-process runs drop the modules first imported inside them,

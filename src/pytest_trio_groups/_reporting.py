@@ -77,7 +77,9 @@ def _with_traceback(error: BaseException) -> BaseException:
         return error
     try:
         raise error
-    except BaseException:
+    except BaseException as raised:
+        if raised is not error:
+            raise  # a Ctrl-C that landed just then
         return error
 
 

@@ -323,6 +323,8 @@ class GroupRun:
         with self.deadline_scope(self.settings.teardown_timeout):
             errors = await self.state.finish_now(unused)
         for error in errors:
+            if self._interrupted(error):
+                continue  # a Ctrl-C meanwhile: the group stops before its members start
             note(
                 f"error while tearing down a parameter of a fixture that {self.group.label} "
                 f"uses with another: {error!r}"

@@ -115,7 +115,9 @@ def located_at(error: _E, code: types.CodeType) -> _E:
     try:
         exec(compile(source, code.co_filename, "exec"), {"error": error})
     except BaseException as raised:
-        assert raised is error and raised.__traceback__ is not None
+        if raised is not error:
+            raise  # a Ctrl-C that landed just then
+        assert raised.__traceback__ is not None
         module_frame = raised.__traceback__.tb_next
         assert module_frame is not None
         return error.with_traceback(module_frame.tb_next)
