@@ -6,6 +6,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
 from collections.abc import Generator, Iterable
 from pathlib import Path
@@ -275,6 +276,8 @@ class AloneReruns(RunObserver):
         return False
 
     async def after_members(self, run: GroupRun, held: list[MemberRun]) -> None:
+        import trio
+
         if any(member.item in self._held for member in held):
             # A run alone sees what it would see alone: nothing the group's
             # patches left behind.
@@ -285,10 +288,6 @@ class AloneReruns(RunObserver):
                 continue
             self._held.discard(item)
             compat.renew_request(item)
-            import time
-
-            import trio
-
             alone = await run.attempt(item, member.attempt + 1, alone=True)
             runs = 1
             while not _passed(alone) and run.stop_reason is None:
@@ -296,6 +295,7 @@ class AloneReruns(RunObserver):
                 if delay is None:
                     break
                 if delay > 0:
+                    # Real seconds, also under a member's virtual clock.
                     await trio.to_thread.run_sync(time.sleep, delay)
                 compat.renew_request(item)
                 alone = await run.attempt(item, alone.attempt + 1, alone=True)

@@ -71,10 +71,7 @@ class MemberReruns(RunObserver):
                 report.outcome = "rerun"  # type: ignore[assignment]
         if not again:
             return None
-        item = member.item
-        delay = float(rerunfailures.get_reruns_delay(item))
-        factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
-        return delay * factor ** (member.attempt - 1)
+        return _delay(member.item, member.attempt)
 
     def next_attempt_alone(self, member: MemberRun, runs: int) -> float | None:
         # Its reruns are counted afresh: run alone, as a test without a
@@ -91,9 +88,7 @@ class MemberReruns(RunObserver):
                 item.execution_count = counted  # type: ignore[attr-defined]
         if not again:
             return None
-        delay = float(rerunfailures.get_reruns_delay(item))
-        factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
-        return delay * factor ** (runs - 1)
+        return _delay(item, runs)
 
     def _wants_rerun(self, member: MemberRun, *, reserve: bool) -> bool:
         """Whether the attempt's failures call for a rerun, as pytest-rerunfailures decides.
@@ -120,6 +115,13 @@ class MemberReruns(RunObserver):
         if reserve:
             return bool(db.try_increment_suite_reruns(limit))
         return bool(db.get_suite_reruns() < limit)
+
+
+def _delay(item: pytest.Item, failed_runs: int) -> float:
+    """Seconds before the next run after ``failed_runs``, with the test's delay and backoff."""
+    delay = float(rerunfailures.get_reruns_delay(item))
+    factor = float(rerunfailures.get_reruns_delay_backoff_factor(item))
+    return delay * factor ** (failed_runs - 1)
 
 
 def activate(config: pytest.Config) -> None:
