@@ -6,7 +6,6 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import dataclasses
-import time
 import traceback
 from collections.abc import Generator, Iterable
 from pathlib import Path
@@ -276,8 +275,6 @@ class AloneReruns(RunObserver):
         return False
 
     async def after_members(self, run: GroupRun, held: list[MemberRun]) -> None:
-        import trio
-
         if any(member.item in self._held for member in held):
             # A run alone sees what it would see alone: nothing the group's
             # patches left behind.
@@ -294,11 +291,7 @@ class AloneReruns(RunObserver):
                 delay = run.next_attempt_alone(alone, runs)
                 if delay is None:
                     break
-                if delay > 0:
-                    # Real seconds, also under a member's virtual clock.
-                    await trio.to_thread.run_sync(time.sleep, delay)
-                compat.renew_request(item)
-                alone = await run.attempt(item, alone.attempt + 1, alone=True)
+                alone = await run.again(alone, delay)
                 runs += 1
             passed = _passed(alone)
             overlapped = [other.nodeid for other in self._overlapped.get(item, {})]

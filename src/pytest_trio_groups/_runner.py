@@ -9,6 +9,7 @@ import contextlib
 import time
 import types
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import outcome
@@ -25,7 +26,7 @@ from ._grouping import SPEC_KEY, Group
 from ._interrupts import cut_short_message, keyboard_interrupt_in, plugin_code, user_code, walk
 from ._logs import GroupLogs, MemberLogs
 from ._notices import note
-from ._observers import OBSERVERS_KEY
+from ._observers import OBSERVERS_KEY, RunObserver
 from ._options import Settings
 from ._patches import PatchGuard
 from ._pytest_compat import Phase
@@ -432,11 +433,7 @@ class GroupRun:
             member = await self.attempt(item)
             while (delay := self._next_attempt(member)) is not None:
                 self._publish(member)
-                if delay > 0:
-                    # Real seconds, also under a member's virtual clock.
-                    await trio.to_thread.run_sync(time.sleep, delay)
-                compat.renew_request(item)
-                member = await self.attempt(item, member.attempt + 1)
+                member = await self.again(member, delay)
             # Published before the slot is released, so that a stop it causes
             # is seen before the next member starts.
             if any(observer.hold_reports(member) for observer in self.observers):
@@ -473,21 +470,29 @@ class GroupRun:
             if fixturedef in compat.item_fixturedefs(member.item).get(fixturedef.argname, ())
         ]
 
+    async def again(self, member: MemberRun, delay: float) -> MemberRun:
+        """Run ``member``'s test once more, after ``delay`` seconds (on its own if it was)."""
+        if delay > 0:
+            # Real seconds, also under a member's virtual clock.
+            await trio.to_thread.run_sync(time.sleep, delay)
+        compat.renew_request(member.item)
+        return await self.attempt(member.item, member.attempt + 1, alone=member.alone)
+
     def _next_attempt(self, member: MemberRun) -> float | None:
-        if self.stop_reason is not None or member.interrupted:
-            return None
-        for observer in self.observers:
-            delay = observer.next_attempt(member)
-            if delay is not None:
-                return delay
-        return None
+        return self._first_delay(member, lambda observer: observer.next_attempt(member))
 
     def next_attempt_alone(self, member: MemberRun, runs: int) -> float | None:
         """Seconds before ``member`` runs on its own again after ``runs`` failed runs, or ``None``."""
+        return self._first_delay(member, lambda observer: observer.next_attempt_alone(member, runs))
+
+    def _first_delay(
+        self, member: MemberRun, ask: Callable[[RunObserver], float | None]
+    ) -> float | None:
+        """The first observer's word on running ``member`` again; none once the group stops."""
         if self.stop_reason is not None or member.interrupted:
             return None
         for observer in self.observers:
-            delay = observer.next_attempt_alone(member, runs)
+            delay = ask(observer)
             if delay is not None:
                 return delay
         return None
