@@ -959,3 +959,74 @@ def test_interrupt_from_a_teardown_hook_keeps_the_tests_reports(
     result.stdout.no_fnmatch_line("*cut short*")
     result.stdout.no_fnmatch_line("*test_after*")
     assert log.read_text() == "resource down\n"
+
+
+def test_a_crash_in_the_test_bodys_nursery_is_reported_once(pytester: pytest.Pytester) -> None:
+    # The call fails with the crash; its teardown passes. Each way a test
+    # body holds a nursery, beside fixtures of every kind and a sibling.
+    log = pytester.path / "reports"
+    pytester.makeconftest(
+        f"""
+        def pytest_runtest_logreport(report):
+            with open({str(log)!r}, "a") as f:
+                name = report.nodeid.split("::")[-1]
+                f.write(f"{{name}} {{report.when}} {{report.outcome}}\\n")
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        async def crash():
+            await trio.sleep(0)
+            raise ValueError("boom")
+
+        @pytest.fixture
+        async def async_yield():
+            yield 1
+
+        @pytest.fixture(scope="module")
+        async def module_async_yield():
+            yield 1
+
+        @pytest.fixture
+        def sync_yield():
+            yield 1
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_own_nursery(async_yield, module_async_yield, sync_yield):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(crash)
+                await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_nursery_fixture(nursery, async_yield, sync_yield):
+            nursery.start_soon(crash)
+            await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g", timeout=5)
+        @pytest.mark.xfail(reason="crashes")
+        async def test_xfail(async_yield):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(crash)
+                await trio.sleep_forever()
+
+        @pytest.mark.trio_group("g", timeout=5)
+        async def test_sibling(module_async_yield):
+            await trio.sleep(0.2)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    result.assert_outcomes(passed=1, failed=2, xfailed=1)
+    assert sorted(log.read_text().splitlines()) == sorted(
+        f"{name} {when} {outcome}"
+        for name, call in [
+            ("test_own_nursery", "failed"),
+            ("test_nursery_fixture", "failed"),
+            ("test_xfail", "skipped"),
+            ("test_sibling", "passed"),
+        ]
+        for when, outcome in [("setup", "passed"), ("call", call), ("teardown", "passed")]
+    )
+    # One traceback of the crash for each failed test: none for a teardown.
+    assert sum('raise ValueError("boom")' in line for line in result.outlines) == 2
