@@ -15,7 +15,7 @@ import pytest
 
 from . import _pytest_compat as compat
 from ._grouping import SPEC_KEY
-from ._notices import attribute
+from ._notices import attribute, listed
 from ._observers import OBSERVERS_KEY, RunObserver
 from ._options import ALONE_FILE, FORGET_ALONE, PASS_ALONE, REMEMBER_ALONE
 from ._pytest_compat import Phase
@@ -29,6 +29,9 @@ CACHE_KEY = "trio_groups/run_alone"
 SECTION = "trio_group: failed only when run concurrently"
 #: ``workeroutput`` key: what a pytest-xdist worker found, for the controller.
 WORKER_OUTPUT = "trio_group_found_alone"
+#: Tests named on one line of a message; the rest are counted (a failed
+#: test's report section names them all).
+_NAMED = 10
 _FILE_HEADER = (
     "# Tests that failed only when run concurrently with their group: pytest-trio-groups\n"
     "# runs each of them on its own. Written by --trio-group-remember-alone; one node id\n"
@@ -185,7 +188,7 @@ class Diagnosis:
         for found in self.found:
             terminalreporter.write_line(
                 f"{found.nodeid} ({found.group}) passed on its own; "
-                f"it overlapped with: {', '.join(found.overlapped)}"
+                f"it overlapped with: {listed(found.overlapped, _NAMED)}"
             )
         count = len(self.found)
         if self.pass_alone:
@@ -327,7 +330,7 @@ def _warn_passed_alone(
         f"{alone.item.nodeid} failed at {failure.when} in {label} "
         f"({first_line(failure) or 'no message'}) and passed "
         f"when run again on its own: reported as passed ({PASS_ALONE}). It ran at the same "
-        f"time as: {', '.join(overlapped)}"
+        f"time as: {listed(overlapped, _NAMED)}"
     )
     path, line, name = alone.item.reportinfo()
     attribute(alone, message, traceback.FrameSummary(str(path), (line or 0) + 1, name))

@@ -19,7 +19,7 @@ from . import SharedStateWarning
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
 from ._fixtures import in_fixture_of
-from ._notices import attribute, caller_frame, note, place
+from ._notices import attribute, caller_frame, listed, note, place
 from ._observers import OBSERVERS_KEY, RunObserver
 from ._trace import group_trace
 
@@ -215,10 +215,7 @@ class HazardWatch(RunObserver):
         keyed: bool,
     ) -> None:
         __tracebackhide__ = True
-        names = [other.item.nodeid for other in others[:_NAMED]]
-        if len(others) > _NAMED:
-            names.append(f"{len(others) - _NAMED} more")
-        siblings = ", ".join(names)
+        siblings = listed([other.item.nodeid for other in others], _NAMED)
         verb = "was" if len(others) == 1 else "were"
         if keyed:
             why = f"while {siblings}, which changed it too, {verb} running"

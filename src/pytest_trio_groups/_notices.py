@@ -34,6 +34,13 @@ def note(message: str, where: traceback.FrameSummary | None = None) -> None:
         pass
 
 
+def listed(names: list[str], shown: int) -> str:
+    """``names`` joined for one line of a message: the first ``shown``, then how many more."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join([*names[:shown], f"{len(names) - shown} more"])
+
+
 def _dirs(*modules: object) -> tuple[str, ...]:
     return tuple(
         os.path.dirname(path) + os.sep
