@@ -169,3 +169,54 @@ def test_syspath_prepend_undone_in_time_is_no_leftover(pytester: pytest.Pytester
     result = pytester.runpytest("-W", "error::pytest.PytestWarning", "--trio-group-hazards=off")
     result.assert_outcomes(passed=2)
     result.stdout.no_fnmatch_line("*sys.path was still patched*")
+
+
+def test_leftover_warning_is_shown_at_the_first_patch_under_the_test_that_made_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # Not under the group's first member, which patched nothing; the
+    # shared-state warning names the class as this warning does.
+    pytester.makepyfile(
+        test_where="""
+        import pytest, trio
+
+        class Box:
+            value = "original"
+
+        @pytest.mark.trio_group("g")
+        async def test_patches_nothing():
+            await trio.sleep(0.3)
+
+        @pytest.mark.trio_group("g")
+        async def test_a(monkeypatch):
+            monkeypatch.setattr(Box, "value", "a")
+            await trio.sleep(0.1)
+
+        @pytest.mark.trio_group("g")
+        async def test_b(monkeypatch):
+            await trio.sleep(0.05)
+            monkeypatch.setattr(Box, "value", "b")
+            await trio.sleep(0.1)
+
+        def test_after_the_group():
+            assert Box.value == "original"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=4, warnings=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*warnings summary*",
+            "test_where.py::test_b",
+            "  *test_where.py:18: SharedStateWarning: test_where.py::test_b changed "
+            "test_where.Box.value at test_where.py:18 in test_b while test_where.py::test_a*",
+            "*",
+            "",
+            "test_where.py::test_a",
+            "  *test_where.py:12: PytestWarning: trio_group 'g': test_where.Box.value was still "
+            "patched after the group ended (patched by test_where.py::test_a, "
+            "test_where.py::test_b, whose undos did not nest); restored to its value from "
+            "before the group",
+        ]
+    )
+    result.stdout.no_fnmatch_line("test_where.py::test_patches_nothing")

@@ -19,7 +19,7 @@ from . import SharedStateWarning
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
 from ._fixtures import in_fixture_of
-from ._notices import attribute, caller_frame, listed, note, place
+from ._notices import attribute, caller_frame, listed, note, owner_name, place
 from ._observers import OBSERVERS_KEY, RunObserver
 from ._trace import group_trace
 
@@ -152,8 +152,7 @@ class HazardWatch(RunObserver):
         if target is sys and name in ("path", "modules"):
             self.changed((f"sys.{name}",), f"sys.{name}", keyed=False)
             return
-        owner = getattr(target, "__name__", None) or type(target).__name__
-        self.changed(("attr", id(target), name), f"{owner}.{name}", keyed=True)
+        self.changed(("attr", id(target), name), f"{owner_name(target)}.{name}", keyed=True)
 
     def _monkeypatch_item(self, original: Any) -> Any:
         def patch(monkeypatch: pytest.MonkeyPatch, dic: Any, name: Any, *args: Any) -> None:

@@ -10,6 +10,7 @@ import inspect
 import os
 import sys
 import traceback
+import types
 import warnings
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,15 @@ def note(message: str, where: traceback.FrameSummary | None = None) -> None:
             warnings.warn_explicit(warning, type(warning), where.filename, where.lineno or 0)
     except Warning:
         pass
+
+
+def owner_name(obj: object) -> str:
+    """How a message names an object whose attribute changed: a module, a class, or one object."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    if isinstance(obj, type):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return f"<{type(obj).__name__} object at {id(obj):#x}>"
 
 
 def listed(names: list[str], shown: int) -> str:

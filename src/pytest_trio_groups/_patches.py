@@ -18,7 +18,7 @@ import pytest
 from . import _pytest_compat as compat
 from ._context import CURRENT_MEMBER
 from ._fixtures import in_fixture_of
-from ._notices import caller_frame
+from ._notices import caller_frame, owner_name
 
 _ABSENT: Any = type("_Absent", (), {"__repr__": lambda self: "<absent>"})()
 
@@ -37,14 +37,6 @@ def _same(before: object, after: object) -> bool:
     return False
 
 
-def _describe(obj: object) -> str:
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__
-    if isinstance(obj, type):
-        return f"{obj.__module__}.{obj.__qualname__}"
-    return f"<{type(obj).__name__} object at {id(obj):#x}>"
-
-
 class _Target:
     """One thing members patched: how to read it, and how to put back its value from before."""
 
@@ -55,6 +47,8 @@ class _Target:
         self.members: list[str] = []
         #: Where its patches were made: file, line and whether in a fixture's code.
         self.places: set[tuple[str, int, bool]] = set()
+        #: Where it was first patched, and by which test.
+        self.first: tuple[str, int] | None = None
         #: Patchers (MonkeyPatch or mock patch objects) whose patch of it is not undone.
         self.held_by: set[int] = set()
 
@@ -75,7 +69,7 @@ def _attribute(obj: object, name: str, saved: object) -> _Target:
         else:
             setattr(obj, name, saved)
 
-    return _Target(f"{_describe(obj)}.{name}", read, restore)
+    return _Target(f"{owner_name(obj)}.{name}", read, restore)
 
 
 def _item(mapping: Any, key: object, saved: object) -> _Target:
@@ -85,7 +79,7 @@ def _item(mapping: Any, key: object, saved: object) -> _Target:
         else:
             mapping[key] = saved
 
-    where = "os.environ" if mapping is os.environ else _describe(mapping)
+    where = "os.environ" if mapping is os.environ else owner_name(mapping)
     return _Target(f"{where}[{key!r}]", lambda: mapping.get(key, _ABSENT), restore)
 
 
@@ -139,6 +133,8 @@ class PatchGuard:
                 member.item, frame.filename, frame.name
             )
             target.places.add((frame.filename, frame.lineno or 0, in_fixture))
+            if target.first is None:
+                target.first = (frame.filename, frame.lineno or 0)
         if id(patcher) not in target.held_by:
             target.held_by.add(id(patcher))
             self._held.setdefault(id(patcher), (patcher, []))[1].append(target)
@@ -299,20 +295,26 @@ class PatchGuard:
             f"(patched by {by}, whose undos did not nest); "
             "restored to its value from before the group"
         )
-        path, line, _ = report_to.reportinfo()
-        # Shown at the group's first member, which pytest reports it under.
-        filename, lineno = str(path), (line or 0) + 1
-        try:
-            warnings.warn_explicit(message, type(message), filename, lineno)
-        except Warning:
-            # An "error" filter, but every test of the group is reported
-            # already: shown as the warning it is.
+        # Shown at the first patch, under the test that made it; else at the
+        # group's first member.
+        nodeid = target.members[0] if target.members else report_to.nodeid
+        if target.first is not None:
+            filename, lineno = target.first
+        else:
+            path, line, _ = report_to.reportinfo()
+            filename, lineno = str(path), (line or 0) + 1
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                warnings.warn_explicit(message, type(message), filename, lineno)
+            except Warning:
+                # An "error" filter, but every test of the group is reported
+                # already: shown as the warning it is.
+                caught.append(warnings.WarningMessage(message, type(message), filename, lineno))
+        for warning_message in caught:
             report_to.ihook.pytest_warning_recorded.call_historic(
                 kwargs={
-                    "warning_message": warnings.WarningMessage(
-                        message, type(message), filename, lineno
-                    ),
-                    "nodeid": report_to.nodeid,
+                    "warning_message": warning_message,
+                    "nodeid": nodeid,
                     "when": "runtest",
                     "location": None,
                 }
