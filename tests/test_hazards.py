@@ -37,7 +37,8 @@ def test_overlapping_members_setting_one_variable_get_one_warning(
             "os.environ?'SERVICE_URL'? at test_env.py:15 in test_second while "
             "test_env.py::test_first, which changed it too, was running: tests of "
             "trio_group 'env' run at the same time in one process. Give each test its own "
-            "copy, guard the change with a trio.Lock, or run such tests apart.",
+            "copy, guard the change with a trio.Lock, or mark one of them "
+            "@pytest.mark.trio_alone to run it on its own.",
         ]
     )
     result.stdout.fnmatch_lines(

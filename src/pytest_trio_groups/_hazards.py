@@ -223,7 +223,8 @@ class HazardWatch(RunObserver):
         message = (
             f"{member.item.nodeid} changed {description} at {where} {why}: tests of "
             f"{self._label} run at the same time in one process. Give each test its own "
-            "copy, guard the change with a trio.Lock, or run such tests apart."
+            "copy, guard the change with a trio.Lock, or mark one of them "
+            "@pytest.mark.trio_alone to run it on its own."
         )
         self._summary.hazards += 1
         self._trace.mark(
