@@ -261,3 +261,55 @@ def test_an_autouse_patch_from_one_line_is_one_note(pytester: pytest.Pytester) -
     )
     result.stdout.no_fnmatch_line("*SharedStateWarning:*")
     result.stdout.no_fnmatch_line("*still patched after the group*")
+
+
+def test_every_monkeypatch_call_works_as_documented_in_a_group(pytester: pytest.Pytester) -> None:
+    # The watch wraps monkeypatch's methods while a group runs: each takes
+    # the arguments pytest documents, keywords included (``delenv`` passes
+    # ``raising=`` to ``delitem``; ``pytester`` calls it when it is set up).
+    pytester.makepyfile(
+        """
+        import os, sys, pytest, trio
+
+        pytest_plugins = ["pytester"]
+
+        class Box:
+            value = 1
+
+        @pytest.mark.trio_group("g")
+        async def test_env(monkeypatch):
+            monkeypatch.setenv("PROBE_X", "1", prepend=None)
+            monkeypatch.delenv("PROBE_X")
+            monkeypatch.delenv("PROBE_SURELY_UNSET", raising=False)
+            assert "PROBE_X" not in os.environ
+
+        @pytest.mark.trio_group("g")
+        async def test_items(monkeypatch):
+            d = {"k": 1}
+            monkeypatch.setitem(d, "k", 2)
+            monkeypatch.delitem(d, "k", raising=False)
+            monkeypatch.delitem({}, "k", raising=False)
+            monkeypatch.setitem(sys.modules, "probe_module", None)
+            monkeypatch.delitem(sys.modules, "probe_module", raising=True)
+            assert d == {}
+
+        @pytest.mark.trio_group("g")
+        async def test_attributes(monkeypatch, tmp_path):
+            monkeypatch.setattr(Box, "value", 2, raising=True)
+            monkeypatch.delattr(Box, "value", raising=False)
+            monkeypatch.delattr(Box, "missing", raising=False)
+            monkeypatch.syspath_prepend(str(tmp_path))
+            monkeypatch.chdir(tmp_path)
+            assert not hasattr(Box, "value")
+
+        @pytest.mark.trio_group("g")
+        async def test_uses_pytester(pytester):
+            assert pytester.path.exists()
+
+        def test_after_the_group():
+            assert Box.value == 1
+            assert "probe_module" not in sys.modules
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)

@@ -155,11 +155,13 @@ class HazardWatch(RunObserver):
         self.changed(("attr", id(target), name), f"{owner_name(target)}.{name}", keyed=True)
 
     def _monkeypatch_item(self, original: Any) -> Any:
-        def patch(monkeypatch: pytest.MonkeyPatch, dic: Any, name: Any, *args: Any) -> None:
+        def patch(
+            monkeypatch: pytest.MonkeyPatch, dic: Any, name: Any, *args: Any, **kwargs: Any
+        ) -> None:
             __tracebackhide__ = True
             if dic is sys.modules:
                 self.changed(("sys.modules",), f"sys.modules[{name!r}]", keyed=False)
-            original(monkeypatch, dic, name, *args)
+            original(monkeypatch, dic, name, *args, **kwargs)
 
         return patch
 
