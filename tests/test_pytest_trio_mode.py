@@ -696,3 +696,38 @@ def test_trio_group_by_names_the_automatic_group(
     else:
         args = (*trio_env.args, f"--trio-group-by={group_by}")
     pytester.runpytest(*args).assert_outcomes(passed=8)
+
+
+@pytest.mark.parametrize("asked_by", ["mark", "ini"])
+def test_a_trio_group_mark_refuses_a_test_that_asks_for_another_runner(
+    pytester: pytest.Pytester, dropin_env: TrioEnv, asked_by: str
+) -> None:
+    # An automatic group leaves such a test to pytest-trio; an explicit
+    # group would run it in its plain trio.run, so the mark is refused,
+    # naming the runner. The other tests still run.
+    if asked_by == "ini" and not dropin_env.pytest_trio:
+        pytest.skip("without pytest-trio, trio_run = qtrio is refused for the whole session")
+    ini_runner = "qtrio" if asked_by == "ini" else "trio"
+    pytester.makeini(f"[pytest]\ntrio_mode = true\ntrio_run = {ini_runner}\n")
+    pytester.makepyfile(qtrio=_FAKE_QTRIO)
+    mark = "@pytest.mark.trio(run=qtrio.run)\n" if asked_by == "mark" else ""
+    dropin_env.makepyfile(
+        pytester,
+        "import pytest\nimport qtrio\nimport trio\n\n"
+        f'{mark}@pytest.mark.trio_group("g")\n'
+        "async def test_grouped():\n    pass\n\n"
+        "@pytest.mark.trio(run=trio.run)\n"
+        '@pytest.mark.trio_group("g")\n'
+        "async def test_grouped_on_trio():\n    assert not qtrio.used\n\n"
+        "def test_sync():\n    pass\n",
+    )
+    result = pytester.runpytest(*dropin_env.args)
+    result.assert_outcomes(passed=2, errors=1)
+    # (pytest-trio's trio_mode marks each test with the ini's runner.)
+    result.stdout.fnmatch_lines(
+        [
+            "invalid trio_group mark on *::test_grouped: the test asks to be run by qtrio.run, "
+            "but a trio_group runs its tests in one trio.run; remove the trio_group mark, or "
+            "mark the test @pytest.mark.trio(run=trio.run) if trio.run can run it"
+        ]
+    )

@@ -120,6 +120,7 @@ class _MarkReader:
         if mark is not None and mark.name == MARK_NAME:
             spec = self._parse(mark)
             check_runnable(item)
+            policy.check_group_runner(item)
             clock = clock_of(item)
             # The mark's own spec, shared by every test it marks.
             return self._shared(dataclasses.replace(spec, clock=clock)) if clock else spec

@@ -67,12 +67,22 @@ class TrioPolicy:
                 TRIO_MARK,
             )
 
-    def _runner_of(self, item: pytest.Item) -> str | None:
-        import trio
+    def check_group_runner(self, item: pytest.Item) -> None:
+        """Refuse a test of a ``trio_group`` mark that asks for a runner other than ``trio.run``."""
+        runner = self._runner_of(item)
+        if runner not in (None, "trio"):
+            raise MarkError(
+                f"the test asks to be run by {runner}, but a trio_group runs its tests in "
+                "one trio.run; remove the trio_group mark, or mark the test "
+                "@pytest.mark.trio(run=trio.run) if trio.run can run it"
+            )
 
+    def _runner_of(self, item: pytest.Item) -> str | None:
         for mark in item.iter_markers(TRIO_MARK):
             run = mark.kwargs.get("run")
             if run is not None:
+                import trio
+
                 if run is trio.run:
                     return "trio"
                 name = getattr(run, "__qualname__", None)
