@@ -731,3 +731,30 @@ def test_a_trio_group_mark_refuses_a_test_that_asks_for_another_runner(
             "mark the test @pytest.mark.trio(run=trio.run) if trio.run can run it"
         ]
     )
+
+
+def test_the_summary_counts_the_trio_tests_left_to_pytest_trio_for_their_runner(
+    pytester: pytest.Pytester, dropin_env: TrioEnv
+) -> None:
+    # A suite adopted with trio_group_by whose tests all ask for qtrio would
+    # otherwise group nothing and say nothing.
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(qtrio=_FAKE_QTRIO)
+    dropin_env.makepyfile(
+        pytester,
+        "import pytest\nimport qtrio\nimport trio\n\n"
+        "@pytest.mark.trio(run=qtrio.run)\nasync def test_one():\n    pass\n\n"
+        "@pytest.mark.trio(run=qtrio.run)\nasync def test_two():\n    pass\n\n"
+        "async def test_plain():\n    pass\n",
+    )
+    result = pytester.runpytest(*dropin_env.args)
+    line = (
+        "trio_group_by = module: 2 trio tests ask for another runner (qtrio.run), so no "
+        "automatic group takes them; pytest-trio runs each in a run of its own"
+    )
+    if dropin_env.pytest_trio and dropin_env.grouped:
+        result.assert_outcomes(passed=3)
+        result.stdout.fnmatch_lines(["*= trio_group summary =*", "*: 1 test (1 passed)*", line])
+    else:
+        # Not grouped: nothing to say; without pytest-trio: refused, as documented.
+        assert line not in result.stdout.lines

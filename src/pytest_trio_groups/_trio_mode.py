@@ -6,7 +6,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
@@ -33,6 +33,9 @@ class TrioPolicy:
     #: The pytest-trio integration, when pytest-trio is active: trio tests
     #: outside groups are then pytest-trio's.
     pytest_trio: PytestTrio | None
+    #: The trio tests kept out of automatic groups because they ask for
+    #: another runner, by node id: the runner each asks for.
+    other_runners: dict[str, str] = field(default_factory=dict)
 
     def automark(self, items: list[pytest.Item]) -> None:
         """Under ``trio_mode`` without pytest-trio: mark every ``async def`` test ``trio``."""
@@ -55,7 +58,26 @@ class TrioPolicy:
             return False
         if not inspect.iscoroutinefunction(test_function(item)):
             return False
-        return self._runner_of(item) in (None, "trio")
+        runner = self._runner_of(item)
+        if runner in (None, "trio"):
+            return True
+        self.other_runners[item.nodeid] = runner
+        return False
+
+    def other_runners_line(self) -> str | None:
+        """For the summary: how many trio tests no automatic group took, for their runner."""
+        if not self.other_runners:
+            return None
+        count = len(self.other_runners)
+        runners = ", ".join(sorted(set(self.other_runners.values())))
+        if count == 1:
+            tests, runs = "1 trio test asks", "runs it in a run of its own"
+        else:
+            tests, runs = f"{count} trio tests ask", "runs each in a run of its own"
+        return (
+            f"trio_group_by = {self.group_by}: {tests} for another runner ({runners}), "
+            f"so no automatic group takes {'it' if count == 1 else 'them'}; pytest-trio {runs}"
+        )
 
     def check_runner(self, item: pytest.Item) -> None:
         """Refuse a trio test that asks for a runner other than ``trio.run``."""

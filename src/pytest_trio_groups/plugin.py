@@ -61,6 +61,8 @@ _HOOKS_KEY: pytest.StashKey[PhaseHooks] = pytest.StashKey()
 _TRACE_WRITTEN_KEY: pytest.StashKey[list[str]] = pytest.StashKey()
 #: Set once the support that watches group runs is loaded (at the first group).
 _RUN_SUPPORT_KEY: pytest.StashKey[bool] = pytest.StashKey()
+#: The summary's line on trio tests left to pytest-trio for their runner.
+_OTHER_RUNNERS_KEY: pytest.StashKey[str] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -193,6 +195,9 @@ def pytest_collection_modifyitems(
     policy = _trio_policy(config)
     policy.automark(items)
     read_marks(items, settings.default_timeout, policy)
+    left = policy.other_runners_line()
+    if left is not None:
+        config.stash[_OTHER_RUNNERS_KEY] = left
     order_items(items)
     grouped = any(SPEC_KEY in item.stash for item in items)
     if not grouped and not any(MARK_ERROR_KEY in item.stash for item in items):
@@ -318,10 +323,16 @@ def pytest_sessionfinish_ends_session_run(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     config = terminalreporter.config
     summaries = config.stash.get(SUMMARIES_KEY, None)
-    if summaries and config.stash[_SETTINGS_KEY].summary:
-        from ._summary import write_summary
+    if config.stash[_SETTINGS_KEY].summary:
+        if summaries:
+            from ._summary import write_summary
 
-        write_summary(terminalreporter, summaries)
+            write_summary(terminalreporter, summaries)
+        left = config.stash.get(_OTHER_RUNNERS_KEY, None)
+        if left is not None:
+            if not summaries:
+                terminalreporter.write_sep("=", "trio_group summary")
+            terminalreporter.write_line(left)
     for line in config.stash.get(_TRACE_WRITTEN_KEY, ()):
         terminalreporter.write_line(line)
     # Output captured while a group ran that no test owned (a wider-scoped
