@@ -313,3 +313,34 @@ def test_every_monkeypatch_call_works_as_documented_in_a_group(pytester: pytest.
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
+
+
+def test_a_change_a_library_makes_is_placed_in_that_librarys_code(
+    pytester: pytest.Pytester,
+) -> None:
+    # pytester changes the working directory as it is set up: no line of the
+    # test's own is to blame, and neither is the script that started pytest.
+    pytester.makepyfile(
+        """
+        import pytest, trio
+
+        pytest_plugins = ["pytester"]
+
+        @pytest.mark.trio_group("g")
+        async def test_waits():
+            await trio.sleep(0.2)
+
+        @pytest.mark.trio_group("g")
+        async def test_uses_pytester(pytester):
+            await trio.sleep(0)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*SharedStateWarning: *::test_uses_pytester changed the working directory "
+            "(os.chdir to *) at *_pytest?pytester.py:* in * while *::test_waits was "
+            "running*"
+        ]
+    )

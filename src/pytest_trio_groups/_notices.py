@@ -112,16 +112,48 @@ def blamed_frame(frames: list[traceback.FrameSummary]) -> traceback.FrameSummary
     return frames[-1] if frames else None
 
 
+@functools.cache
+def _patchers() -> tuple[str, ...]:
+    """The plugin's and the patchers' own code: what a change made by a library went through."""
+    import unittest.mock
+
+    import _pytest.monkeypatch
+
+    return (
+        *_dirs(sys.modules[__name__.rpartition(".")[0]]),
+        _pytest.monkeypatch.__file__,
+        unittest.mock.__file__,
+    )
+
+
 def caller_frame() -> traceback.FrameSummary | None:
-    """Where the code that called into the plugin's watch points is (the first user frame)."""
-    libraries, plumbing = _libraries(), _plumbing()
+    """Where the code that called into the plugin's watch points is.
+
+    The first frame of user code, looking outward from the call, within the
+    current trio task. When there is none -- a library made the change, as
+    ``pytester`` changes the working directory -- the innermost frame of
+    that library's own code.
+    """
+    import trio
+
+    libraries, plumbing, patchers = _libraries(), _plumbing(), _patchers()
+    try:
+        top = trio.lowlevel.current_task().coro.cr_frame
+    except (RuntimeError, AttributeError):
+        top = None
+    library_frame = None
     frame = inspect.currentframe()
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(libraries) and not filename.startswith(plumbing):
-            return traceback.FrameSummary(filename, frame.f_lineno or 0, frame.f_code.co_name)
+        summary = traceback.FrameSummary(filename, frame.f_lineno or 0, frame.f_code.co_name)
+        if not filename.startswith((*libraries, *plumbing, "<frozen ")) and frame.f_back:
+            return summary
+        if library_frame is None and not filename.startswith(patchers):
+            library_frame = summary
+        if frame is top:
+            break
         frame = frame.f_back
-    return None
+    return library_frame
 
 
 def place(frame: traceback.FrameSummary | None, root: str) -> str:
