@@ -31,7 +31,7 @@ SECTION = "trio_group: failed only when run concurrently"
 WORKER_OUTPUT = "trio_group_found_alone"
 #: Tests named on one line of a message; the rest are counted (a failed
 #: test's report section names them all).
-_NAMED = 10
+_NAMED = 5
 _FILE_HEADER = (
     "# Tests that failed only when run concurrently with their group: pytest-trio-groups\n"
     "# runs each of them on its own. Written by --trio-group-remember-alone; one node id\n"
