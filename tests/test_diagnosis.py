@@ -450,7 +450,7 @@ def test_the_run_alone_starts_without_the_patches_the_group_left_behind(
     )
 
 
-def test_a_test_that_overlapped_with_many_names_five_and_counts_the_rest(
+def test_a_test_that_passed_on_its_own_is_named_on_one_short_line(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(
@@ -462,7 +462,7 @@ def test_a_test_that_overlapped_with_many_names_five_and_counts_the_rest(
         @pytest.mark.trio_group("g")
         async def test_needs_it_alone():
             await trio.sleep(0.05)
-            assert not RUNNING, "others are running"
+            assert not RUNNING, "others are running: " + "x" * 300
 
         @pytest.mark.trio_group("g")
         @pytest.mark.parametrize("n", range(12))
@@ -474,14 +474,16 @@ def test_a_test_that_overlapped_with_many_names_five_and_counts_the_rest(
     )
     result = pytester.runpytest("-p", "no:randomly", "--trio-group-pass-alone")
     result.assert_outcomes(passed=13, warnings=1)
-    shown = ", ".join(f"test_a_test_that_overlapped_*.py::test_other[[]{n}[]]" for n in range(5))
+    shown = ", ".join(f"test_a_test_that_passed_on_*.py::test_other[[]{n}[]]" for n in range(5))
     result.stdout.fnmatch_lines(
         [
             "*PytestWarning: *::test_needs_it_alone failed at call in trio_group 'g' "
-            "(AssertionError: others are running*) and passed when run again on its own: "
+            "(AssertionError: others are running: xxx*...) and passed when run again on its own: "
             f"reported as passed (--trio-group-pass-alone). It ran at the same time as: {shown}, "
             "7 more",
             "*::test_needs_it_alone (trio_group 'g') passed on its own; it overlapped with: "
             f"{shown}, 7 more",
         ]
     )
+    # The failure's message is cut short in the one-line warning.
+    assert "x" * 200 not in result.stdout.str()

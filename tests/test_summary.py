@@ -49,6 +49,43 @@ def test_summary_line_per_group(pytester: pytest.Pytester) -> None:
     assert ", 1 at once at most, CPU " in other_line
 
 
+def test_errors_are_counted_as_pytest_counts_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("setup failed")
+
+        pytestmark = pytest.mark.trio_group("one")
+
+        async def test_a(broken):
+            pass
+        """,
+        test_two="""
+        import pytest
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("setup failed")
+
+        pytestmark = pytest.mark.trio_group("two")
+
+        async def test_a(broken):
+            pass
+
+        async def test_b(broken):
+            pass
+        """,
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(
+        ["trio_group 'one': 1 test (1 error) in *", "trio_group 'two': 2 tests (2 errors) in *"]
+    )
+
+
 def test_a_stopped_group_says_how_many_members_never_started(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

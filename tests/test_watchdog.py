@@ -240,3 +240,47 @@ def test_no_word_of_blocks_that_did_not_overlap_the_failure(pytester: pytest.Pyt
     result = pytester.runpytest("--trio-group-blocked-threshold", "0.1", "--trio-group-limit", "1")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.no_fnmatch_line("*other tests blocked the event loop*")
+
+
+def test_tests_installed_with_their_package_are_blamed_in_its_code(
+    pytester: pytest.Pytester,
+) -> None:
+    # Run with --pyargs from site-packages, the package's tests and its code
+    # are all installed code: the blame goes to the package's innermost frame,
+    # not to the standard library call that blocked.
+    site = pytester.mkdir("site")
+    pytester.makeconftest(
+        f"""
+        import sysconfig
+
+        _get_paths = sysconfig.get_paths
+
+        def get_paths(*args, **kwargs):
+            paths = dict(_get_paths(*args, **kwargs))
+            paths["purelib"] = paths["platlib"] = {str(site)!r}
+            return paths
+
+        sysconfig.get_paths = get_paths
+        """
+    )
+    package = site / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "impl.py").write_text(
+        "import threading\n\ndef shut_down():\n    threading.Event().wait(0.6)\n"
+    )
+    (package / "test_impl.py").write_text(
+        "import pytest, trio\nfrom pkg.impl import shut_down\n\n"
+        "pytestmark = pytest.mark.trio_group('g', timeout=30)\n\n"
+        "async def test_waits():\n    await trio.sleep(0.01)\n\n"
+        "async def test_shuts_down():\n    await trio.sleep(0)\n    shut_down()\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--trio-group-blocked-threshold", "0.1", "-p", "no:cacheprovider", str(package)
+    )
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*BlockedLoopWarning: the event loop was blocked for 0.*s at *pkg?impl.py:4 in shut_down:*"
+        ]
+    )

@@ -32,6 +32,8 @@ WORKER_OUTPUT = "trio_group_found_alone"
 #: Tests named on one line of a message; the rest are counted (a failed
 #: test's report section names them all).
 _NAMED = 5
+#: The characters of a failure's first line that a one-line message quotes.
+_REASON_SHOWN = 160
 _FILE_HEADER = (
     "# Tests that failed only when run concurrently with their group: pytest-trio-groups\n"
     "# runs each of them on its own. Written by --trio-group-remember-alone; one node id\n"
@@ -326,9 +328,12 @@ def _warn_passed_alone(
     alone: MemberRun, label: str, in_group: MemberRun, overlapped: list[str]
 ) -> None:
     failure = next(report for report in in_group.result.report_list if report.failed)
+    reason = first_line(failure) or "no message"
+    if len(reason) > _REASON_SHOWN:
+        reason = reason[: _REASON_SHOWN - 3] + "..."
     message = pytest.PytestWarning(
         f"{alone.item.nodeid} failed at {failure.when} in {label} "
-        f"({first_line(failure) or 'no message'}) and passed "
+        f"({reason}) and passed "
         f"when run again on its own: reported as passed ({PASS_ALONE}). It ran at the same "
         f"time as: {listed(overlapped, _NAMED)}"
     )

@@ -81,13 +81,27 @@ def _plumbing() -> tuple[str, ...]:
 @functools.cache
 def _libraries() -> tuple[str, ...]:
     """Library code: a place in it is not what to blame when user code called it."""
+    return _standard() + _installed()
+
+
+@functools.cache
+def _standard() -> tuple[str, ...]:
+    """The plumbing and Python's standard library."""
+    return _plumbing() + _sysconfig_dirs("stdlib", "platstdlib")
+
+
+@functools.cache
+def _installed() -> tuple[str, ...]:
+    """Where installed packages live (``site-packages``)."""
+    return _sysconfig_dirs("purelib", "platlib")
+
+
+def _sysconfig_dirs(*keys: str) -> tuple[str, ...]:
     # Imported here: only a session that blames a frame needs it.
     import sysconfig
 
-    return _plumbing() + tuple(
-        os.path.join(sysconfig.get_paths()[key], "")
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-    )
+    paths = sysconfig.get_paths()
+    return tuple(os.path.join(paths[key], "") for key in keys)
 
 
 def user_frames(stack: traceback.StackSummary) -> list[traceback.FrameSummary]:
@@ -104,11 +118,16 @@ def user_frames(stack: traceback.StackSummary) -> list[traceback.FrameSummary]:
 
 
 def blamed_frame(frames: list[traceback.FrameSummary]) -> traceback.FrameSummary | None:
-    """The innermost frame of code outside libraries (the call a user wrote), else the innermost."""
-    libraries = _libraries()
-    for frame in reversed(frames):
-        if not frame.filename.startswith(libraries):
-            return frame
+    """The frame to blame among ``frames``, outermost first: the call a user wrote.
+
+    The innermost frame of code outside libraries; else, for tests installed
+    with their package (``pytest --pyargs``), the innermost outside the
+    standard library and the plumbing; else the innermost.
+    """
+    for outside in (_libraries(), _standard()):
+        for frame in reversed(frames):
+            if not frame.filename.startswith(outside):
+                return frame
     return frames[-1] if frames else None
 
 

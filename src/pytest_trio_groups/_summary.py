@@ -126,7 +126,7 @@ class GroupSummary:
 
     def line(self) -> str:
         counts = ", ".join(
-            f"{self.outcomes[word]} {word}"
+            f"{self.outcomes[word]} {_counted(word, self.outcomes[word])}"
             for word in sorted(self.outcomes, key=lambda w: (_rank(w), w))
             if self.outcomes[word]
         )
@@ -182,6 +182,11 @@ def category(report: pytest.TestReport) -> str:
 
 def _rank(word: str) -> int:
     return _ORDER.index(word) if word in _ORDER else len(_ORDER)
+
+
+def _counted(word: str, count: int) -> str:
+    """An outcome word after its count, as pytest's summary line puts it: ``2 errors``."""
+    return "errors" if word == "error" and count != 1 else word
 
 
 def write_summary(terminalreporter: Any, summaries: list[GroupSummary]) -> None:
