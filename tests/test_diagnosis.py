@@ -462,7 +462,7 @@ def test_a_test_that_passed_on_its_own_is_named_on_one_short_line(
         @pytest.mark.trio_group("g")
         async def test_needs_it_alone():
             await trio.sleep(0.05)
-            assert not RUNNING, "others are running: " + "x" * 300
+            assert not RUNNING, "others are running: " + "x" * 500
 
         @pytest.mark.trio_group("g")
         @pytest.mark.parametrize("n", range(12))
@@ -486,4 +486,4 @@ def test_a_test_that_passed_on_its_own_is_named_on_one_short_line(
         ]
     )
     # The failure's message is cut short in the one-line warning.
-    assert "x" * 200 not in result.stdout.str()
+    assert "x" * 300 not in result.stdout.str()

@@ -33,7 +33,7 @@ WORKER_OUTPUT = "trio_group_found_alone"
 #: test's report section names them all).
 _NAMED = 5
 #: The characters of a failure's first line that a one-line message quotes.
-_REASON_SHOWN = 160
+_REASON_SHOWN = 240
 _FILE_HEADER = (
     "# Tests that failed only when run concurrently with their group: pytest-trio-groups\n"
     "# runs each of them on its own. Written by --trio-group-remember-alone; one node id\n"
