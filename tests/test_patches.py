@@ -220,3 +220,108 @@ def test_leftover_warning_is_shown_at_the_first_patch_under_the_test_that_made_i
         ]
     )
     result.stdout.no_fnmatch_line("test_where.py::test_patches_nothing")
+
+
+CONTEXT_BOUND = """
+import pytest, trio
+
+class Request:
+    # Like a web framework's request proxy: it can be changed only inside
+    # a request, which each test opens for itself.
+    active = 0
+
+    def get_data(self):
+        return "real"
+
+    def __setattr__(self, name, value):
+        if not Request.active:
+            raise RuntimeError("Not within a request context")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        if not Request.active:
+            raise RuntimeError("Not within a request context")
+        object.__delattr__(self, name)
+
+request = Request()
+A_PATCHED, B_PATCHED, A_DONE = trio.Event(), trio.Event(), trio.Event()
+"""
+
+
+def test_nested_patches_of_a_context_bound_object_are_not_touched_after_the_group(
+    pytester: pytest.Pytester,
+) -> None:
+    # Each test's undo put the object back, inside its request: nothing is
+    # left for the plugin to put back, and it must not try outside one.
+    pytester.makepyfile(
+        CONTEXT_BOUND
+        + """
+@pytest.mark.trio_group("g")
+async def test_patches_in_a_request(monkeypatch):
+    Request.active += 1
+    try:
+        with monkeypatch.context() as mp:
+            mp.setattr(request, "get_data", lambda: "patched")
+            await trio.sleep(0.01)
+            assert request.get_data() == "patched"
+    finally:
+        Request.active -= 1
+
+@pytest.mark.trio_group("g")
+async def test_sibling():
+    await trio.sleep(0.01)
+
+def test_after_the_group():
+    assert request.get_data() == "real"
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_a_target_that_cannot_be_put_back_is_a_warning_and_the_session_goes_on(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        CONTEXT_BOUND
+        + """
+@pytest.mark.trio_group("g")
+async def test_a(monkeypatch):
+    Request.active += 1
+    try:
+        monkeypatch.setattr(request, "get_data", lambda: "a")
+        A_PATCHED.set()
+        await B_PATCHED.wait()
+        monkeypatch.undo()
+        A_DONE.set()
+    finally:
+        Request.active -= 1
+
+@pytest.mark.trio_group("g")
+async def test_b(monkeypatch):
+    Request.active += 1
+    try:
+        await A_PATCHED.wait()
+        monkeypatch.setattr(request, "get_data", lambda: "b")
+        B_PATCHED.set()
+        await A_DONE.wait()
+        monkeypatch.undo()
+    finally:
+        Request.active -= 1
+
+def test_after_the_group():
+    pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--trio-group-hazards=off")
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PytestWarning: trio_group 'g': <Request object at 0x*>.get_data may still be "
+            "patched after the group ended (patched by *::test_a, *::test_b, whose undos did "
+            "not nest); putting back its value from before the group failed: "
+            "RuntimeError('Not within a request context')"
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()

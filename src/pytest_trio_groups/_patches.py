@@ -49,8 +49,12 @@ class _Target:
         self.places: set[tuple[str, int, bool]] = set()
         #: Where it was first patched, and by which test.
         self.first: tuple[str, int] | None = None
-        #: Patchers (MonkeyPatch or mock patch objects) whose patch of it is not undone.
-        self.held_by: set[int] = set()
+        #: Patchers (MonkeyPatch or mock patch objects) whose patch of it is
+        #: not undone, in the order they patched it.
+        self.held_by: list[int] = []
+        #: Whether a patcher undid its patch while a later one still held it:
+        #: the undos did not nest, and what is left may not be the original.
+        self.disordered = False
 
 
 def _attribute(obj: object, name: str, saved: object) -> _Target:
@@ -136,13 +140,15 @@ class PatchGuard:
             if target.first is None:
                 target.first = (frame.filename, frame.lineno or 0)
         if id(patcher) not in target.held_by:
-            target.held_by.add(id(patcher))
+            target.held_by.append(id(patcher))
             self._held.setdefault(id(patcher), (patcher, []))[1].append(target)
 
     def _release(self, patcher: object) -> None:
         _, targets = self._held.pop(id(patcher), (None, []))
         for target in targets:
-            target.held_by.discard(id(patcher))
+            if target.held_by[-1] != id(patcher):
+                target.disordered = True
+            target.held_by.remove(id(patcher))
 
     def _recorded_by_monkeypatch(self, mp: Any, attributes: int, items: int) -> None:
         set_attributes, set_items = compat.monkeypatch_undo_records(mp)
@@ -270,30 +276,48 @@ class PatchGuard:
     def restore(self, report_to: pytest.Item) -> None:
         """Put back what the group's undos did not, and warn about each such target.
 
-        Targets are put back in the reverse order of their first patch.
-        Targets still held by a patcher that was never undone -- a
-        wider-scoped fixture that outlives the group -- are left alone.
+        Only targets whose undos did not nest can be left changed: they are
+        put back, in the reverse order of their first patch. Targets still
+        held by a patcher that was never undone -- a wider-scoped fixture
+        that outlives the group -- are left alone, and so are targets whose
+        undos nested: each put back what it found, so the last one put back
+        the original (a context-bound object may refuse a second touch
+        outside its context).
         """
-        targets = [target for target in self._targets.values() if not target.held_by]
+        targets = [t for t in self._targets.values() if t.disordered and not t.held_by]
+        self._targets.clear()
+        self._held.clear()
         before = [target.read() for target in targets]
+        failed: dict[int, Exception] = {}
         for target in reversed(targets):
-            target.restore()
+            try:
+                target.restore()
+            except Exception as exc:
+                failed[id(target)] = exc
         for target, value in zip(targets, before, strict=True):
+            error = failed.get(id(target))
+            if error is not None:
+                self._warn(target, report_to, error)
+                continue
             # Patches all made by one line of a fixture (an autouse one's,
             # in every test) that undid each other out of order: put back
             # quietly (the shared-state watch has noted them once).
             by_one_fixture_line = len(target.places) == 1 and next(iter(target.places))[2]
             if not _same(value, target.read()) and not by_one_fixture_line:
                 self._warn(target, report_to)
-        self._targets.clear()
-        self._held.clear()
 
-    def _warn(self, target: _Target, report_to: pytest.Item) -> None:
+    def _warn(
+        self, target: _Target, report_to: pytest.Item, error: Exception | None = None
+    ) -> None:
         by = ", ".join(target.members) or "code that belongs to no test"
+        if error is None:
+            state, outcome = "was still patched", "restored to its value from before the group"
+        else:
+            state = "may still be patched"
+            outcome = f"putting back its value from before the group failed: {error!r}"
         message = pytest.PytestWarning(
-            f"{self._label}: {target.name} was still patched after the group ended "
-            f"(patched by {by}, whose undos did not nest); "
-            "restored to its value from before the group"
+            f"{self._label}: {target.name} {state} after the group ended "
+            f"(patched by {by}, whose undos did not nest); {outcome}"
         )
         # Shown at the first patch, under the test that made it; else at the
         # group's first member.
