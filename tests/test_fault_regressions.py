@@ -1030,3 +1030,59 @@ def test_a_crash_in_the_test_bodys_nursery_is_reported_once(pytester: pytest.Pyt
     )
     # One traceback of the crash for each failed test: none for a teardown.
     assert sum('raise ValueError("boom")' in line for line in result.outlines) == 2
+
+
+@pytest.mark.parametrize("with_async_fixture", [False, True], ids=["plain", "async-fixture"])
+def test_a_test_that_leaves_a_nursery_open_fails_with_its_group_and_the_session_goes_on(
+    pytester: pytest.Pytester, with_async_fixture: bool
+) -> None:
+    # An async generator that yields inside a nursery, abandoned: trio's run
+    # cannot go on (pytest-trio fails that test's own trio.run). The group's
+    # tests not yet reported get an error naming the culprit; the session
+    # goes on.
+    fixture = "resource" if with_async_fixture else ""
+    pytester.makepyfile(
+        f"""
+        import pytest, trio
+
+        @pytest.fixture
+        async def resource():
+            yield 1
+
+        async def agen():
+            async with trio.open_nursery():
+                yield 1
+
+        @pytest.mark.trio_group("g")
+        async def test_quick():
+            pass
+
+        @pytest.mark.trio_group("g")
+        async def test_leaves_it_open({fixture}):
+            await trio.sleep(0.01)
+            await agen().__anext__()
+
+        @pytest.mark.trio_group("g")
+        async def test_waits():
+            await trio.sleep(5)
+
+        def test_after():
+            pass
+
+        @pytest.mark.trio_group("later")
+        async def test_later_group():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=HANG_BOUND)
+    result.assert_outcomes(passed=3, errors=2)
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_leaves_it_open left a trio nursery open when its task ended (an async "
+            "generator that yields inside 'async with trio.open_nursery()', or a nursery "
+            "entered by hand); trio cannot go on with the run of trio_group 'g': *",
+            "not run to its end: *::test_leaves_it_open left a trio nursery open, which "
+            "ended the trio run of trio_group 'g'",
+        ]
+    )

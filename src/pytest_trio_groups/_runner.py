@@ -23,7 +23,14 @@ from ._clocks import cancel_in_real_time, make_clock
 from ._context import CURRENT_MEMBER, SESSION_RUN_KEY
 from ._fixtures import SharedClones, fill_fixtures, isolate, set_up_before_the_run
 from ._grouping import SPEC_KEY, Group
-from ._interrupts import cut_short_message, keyboard_interrupt_in, plugin_code, user_code, walk
+from ._interrupts import (
+    cut_short_message,
+    keyboard_interrupt_in,
+    leaves,
+    plugin_code,
+    user_code,
+    walk,
+)
 from ._logs import GroupLogs, MemberLogs
 from ._notices import note
 from ._observers import OBSERVERS_KEY, RunObserver
@@ -173,6 +180,9 @@ class GroupRun:
         self._held: list[MemberRun] = []
         self._running: set[MemberRun] = set()
         self._started: set[pytest.Function] = set()
+        self._published: set[pytest.Function] = set()
+        #: The member that left a nursery open in its task, which ends trio's run.
+        self.corrupted_by: pytest.Function | None = None
         #: Members spawned and not finished; the main task waits for them in
         #: its own body, where Ctrl-C can reach it.
         self._unfinished = 0
@@ -232,7 +242,10 @@ class GroupRun:
             # it; or one that ended the session's trio run the group ran in.
             interrupt = keyboard_interrupt_in(exc)
             if interrupt is None:
-                raise
+                if self.corrupted_by is None:
+                    raise
+                self._report_corrupted_run(self.corrupted_by, exc)
+                return
             self.interrupt = self.interrupt or interrupt
             if self.session_run is not None and self.session_run.ended:
                 note(
@@ -254,6 +267,41 @@ class GroupRun:
             note(cut_short_message(self.group.label, self.cut_short))
         if self.interrupt is not None:
             raise self.interrupt
+
+    def _report_corrupted_run(self, culprit: pytest.Function, error: BaseException) -> None:
+        """Give each member not yet reported an error: ``culprit`` ended the group's trio run.
+
+        A test that leaves a nursery open in its task (an async generator
+        that yields inside ``async with trio.open_nursery()``, a nursery
+        entered by hand) corrupts trio's run: trio ends it. pytest-trio
+        fails that test's own ``trio.run``; here the run is the group's.
+        """
+        label = self.group.label
+        first = next(leaves(error), error)
+        crash = f"{type(first).__name__}: {(str(first).splitlines() or [''])[0]}"
+        for item in self.group.members:
+            if item in self._published:
+                continue
+            if item is culprit:
+                message = (
+                    f"{item.nodeid} left a trio nursery open when its task ended (an async "
+                    "generator that yields inside 'async with trio.open_nursery()', or a "
+                    f"nursery entered by hand); trio cannot go on with the run of {label}: {crash}"
+                )
+            else:
+                message = (
+                    f"not run to its end: {culprit.nodeid} left a trio nursery open, which "
+                    f"ended the trio run of {label}"
+                )
+            failure = pytest.fail.Exception(message, False)
+            # (Made while the run's error is handled: not shown as its context.)
+            failure.__suppress_context__ = True
+            result = TestOutcome(item, item.ihook)
+            result.record(PhaseClock("setup"), outcome.Error(failure))
+            with self.capture.paused():
+                result.publish()
+            self.summary.add_member(item, result.report_list, again=False)
+            self._published.add(item)
 
     def _uninstall(self) -> None:
         self.patches.uninstall()
@@ -502,6 +550,7 @@ class GroupRun:
         with self.capture.paused():
             if member.result.reports:
                 member.result.publish()
+                self._published.add(item)
                 self.summary.add_member(item, member.result.report_list, again=member.attempt > 1)
             member.warnings.publish(item)
         # As pytest after an item's teardown: its fixture values go now, not
@@ -555,6 +604,8 @@ class MemberRun:
         self.warnings = run.warnings.for_member(item)
         #: Holds the test's async-generator fixtures (made only if it has any).
         self.fixture_nursery: trio.Nursery | None = None
+        #: Nurseries the member's task holds open around its phases (its fixture nursery).
+        self._own_nurseries = 0
         self._crash: BaseException | None = None
         self._crash_recorded = False
         self._cancelled_tb: types.TracebackType | None = None
@@ -601,6 +652,11 @@ class MemberRun:
             self.run_.task_state.leave(self)
             CURRENT_MEMBER.reset(token)
 
+    def _check_nurseries(self) -> None:
+        """Blame the test if its code left a nursery open in its task: trio's run cannot go on."""
+        if len(trio.lowlevel.current_task().child_nurseries) > self._own_nurseries:
+            self.run_.corrupted_by = self.run_.corrupted_by or self.item
+
     def _begin(self, when: Phase) -> PhaseClock:
         self.phase = when
         self.current_test = f"{self._current_test_prefix} ({when})"
@@ -622,6 +678,7 @@ class MemberRun:
                 self.async_fixtures.cancel_remaining(self)
 
     async def _phases(self) -> None:
+        self._own_nurseries = len(trio.lowlevel.current_task().child_nurseries)
         clock = self._begin("setup")
         with self._scope:
             if await self._phase(clock, self._setup):
@@ -636,11 +693,13 @@ class MemberRun:
         try:
             await step()
         except BaseException as exc:
+            self._check_nurseries()
             if is_cancellation(exc):
                 self._cancelled_tb = exc.__traceback__
                 raise
             self._record(clock, outcome.Error(exc))
             return False
+        self._check_nurseries()
         if self._scope.cancel_called and self._cause in (None, "expired"):
             # The deadline was delivered and the code swallowed the
             # trio.Cancelled: the phase did not end in time all the same. (A
