@@ -1079,9 +1079,10 @@ def test_a_test_that_leaves_a_nursery_open_fails_with_its_group_and_the_session_
     assert "INTERNALERROR" not in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "*::test_leaves_it_open left a trio nursery open when its task ended (an async "
-            "generator that yields inside 'async with trio.open_nursery()', or a nursery "
-            "entered by hand); trio cannot go on with the run of trio_group 'g': *",
+            "*::test_leaves_it_open left a trio nursery open in its task (typically an async "
+            "generator that yields inside 'async with trio.open_nursery()' and is left "
+            "unfinished, or a nursery entered by hand); trio cannot go on with the run of "
+            "trio_group 'g': *",
             "not run to its end: *::test_leaves_it_open left a trio nursery open, which "
             "ended the trio run of trio_group 'g'",
         ]

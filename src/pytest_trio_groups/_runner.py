@@ -284,9 +284,10 @@ class GroupRun:
                 continue
             if item is culprit:
                 message = (
-                    f"{item.nodeid} left a trio nursery open when its task ended (an async "
-                    "generator that yields inside 'async with trio.open_nursery()', or a "
-                    f"nursery entered by hand); trio cannot go on with the run of {label}: {crash}"
+                    f"{item.nodeid} left a trio nursery open in its task (typically an async "
+                    "generator that yields inside 'async with trio.open_nursery()' and is left "
+                    "unfinished, or a nursery entered by hand); trio cannot go on with the run "
+                    f"of {label}: {crash}"
                 )
             else:
                 message = (
