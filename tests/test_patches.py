@@ -223,7 +223,7 @@ def test_leftover_warning_is_shown_at_the_first_patch_under_the_test_that_made_i
 
 
 CONTEXT_BOUND = """
-import pytest, trio
+import contextlib, pytest, trio
 
 class Request:
     # Like a web framework's request proxy: it can be changed only inside
@@ -245,6 +245,14 @@ class Request:
 
 request = Request()
 A_PATCHED, B_PATCHED, A_DONE = trio.Event(), trio.Event(), trio.Event()
+
+@contextlib.contextmanager
+def in_a_request():
+    Request.active += 1
+    try:
+        yield
+    finally:
+        Request.active -= 1
 """
 
 
@@ -258,14 +266,10 @@ def test_nested_patches_of_a_context_bound_object_are_not_touched_after_the_grou
         + """
 @pytest.mark.trio_group("g")
 async def test_patches_in_a_request(monkeypatch):
-    Request.active += 1
-    try:
-        with monkeypatch.context() as mp:
-            mp.setattr(request, "get_data", lambda: "patched")
-            await trio.sleep(0.01)
-            assert request.get_data() == "patched"
-    finally:
-        Request.active -= 1
+    with in_a_request(), monkeypatch.context() as mp:
+        mp.setattr(request, "get_data", lambda: "patched")
+        await trio.sleep(0.01)
+        assert request.get_data() == "patched"
 
 @pytest.mark.trio_group("g")
 async def test_sibling():
@@ -288,27 +292,21 @@ def test_a_target_that_cannot_be_put_back_is_a_warning_and_the_session_goes_on(
         + """
 @pytest.mark.trio_group("g")
 async def test_a(monkeypatch):
-    Request.active += 1
-    try:
+    with in_a_request():
         monkeypatch.setattr(request, "get_data", lambda: "a")
         A_PATCHED.set()
         await B_PATCHED.wait()
         monkeypatch.undo()
         A_DONE.set()
-    finally:
-        Request.active -= 1
 
 @pytest.mark.trio_group("g")
 async def test_b(monkeypatch):
-    Request.active += 1
-    try:
+    with in_a_request():
         await A_PATCHED.wait()
         monkeypatch.setattr(request, "get_data", lambda: "b")
         B_PATCHED.set()
         await A_DONE.wait()
         monkeypatch.undo()
-    finally:
-        Request.active -= 1
 
 def test_after_the_group():
     pass

@@ -58,26 +58,18 @@ def test_errors_are_counted_as_pytest_counts_them(pytester: pytest.Pytester) -> 
         def broken():
             raise RuntimeError("setup failed")
 
-        pytestmark = pytest.mark.trio_group("one")
-
-        async def test_a(broken):
-            pass
-        """,
-        test_two="""
-        import pytest
-
-        @pytest.fixture
-        def broken():
-            raise RuntimeError("setup failed")
-
-        pytestmark = pytest.mark.trio_group("two")
-
+        @pytest.mark.trio_group("one")
         async def test_a(broken):
             pass
 
+        @pytest.mark.trio_group("two")
         async def test_b(broken):
             pass
-        """,
+
+        @pytest.mark.trio_group("two")
+        async def test_c(broken):
+            pass
+        """
     )
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(errors=3)

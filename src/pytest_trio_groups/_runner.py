@@ -300,9 +300,7 @@ class GroupRun:
             result = TestOutcome(item, item.ihook)
             result.record(PhaseClock("setup"), outcome.Error(failure))
             with self.capture.paused():
-                result.publish()
-            self.summary.add_member(item, result.report_list, again=False)
-            self._published.add(item)
+                self._publish_reports(result, again=False)
 
     def _uninstall(self) -> None:
         self.patches.uninstall()
@@ -546,13 +544,17 @@ class GroupRun:
                 return delay
         return None
 
+    def _publish_reports(self, result: TestOutcome, *, again: bool) -> None:
+        """Log a test's reports and count them in the group's summary."""
+        result.publish()
+        self._published.add(result.item)
+        self.summary.add_member(result.item, result.report_list, again=again)
+
     def _publish(self, member: MemberRun) -> None:
         item = member.item
         with self.capture.paused():
             if member.result.reports:
-                member.result.publish()
-                self._published.add(item)
-                self.summary.add_member(item, member.result.report_list, again=member.attempt > 1)
+                self._publish_reports(member.result, again=member.attempt > 1)
             member.warnings.publish(item)
         # As pytest after an item's teardown: its fixture values go now, not
         # when the whole group is over.

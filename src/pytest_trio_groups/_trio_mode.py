@@ -58,8 +58,8 @@ class TrioPolicy:
             return False
         if not inspect.iscoroutinefunction(test_function(item)):
             return False
-        runner = self._runner_of(item)
-        if runner in (None, "trio"):
+        runner = self._other_runner(item)
+        if runner is None:
             return True
         self.other_runners[item.nodeid] = runner
         return False
@@ -71,18 +71,18 @@ class TrioPolicy:
         count = len(self.other_runners)
         runners = ", ".join(sorted(set(self.other_runners.values())))
         if count == 1:
-            tests, runs = "1 trio test asks", "runs it in a run of its own"
+            tests, them, runs = "1 trio test asks", "it", "runs it in a run of its own"
         else:
-            tests, runs = f"{count} trio tests ask", "runs each in a run of its own"
+            tests, them, runs = f"{count} trio tests ask", "them", "runs each in a run of its own"
         return (
             f"trio_group_by = {self.group_by}: {tests} for another runner ({runners}), "
-            f"so no automatic group takes {'it' if count == 1 else 'them'}; pytest-trio {runs}"
+            f"so no automatic group takes {them}; pytest-trio {runs}"
         )
 
     def check_runner(self, item: pytest.Item) -> None:
         """Refuse a trio test that asks for a runner other than ``trio.run``."""
-        runner = self._runner_of(item)
-        if runner not in (None, "trio"):
+        runner = self._other_runner(item)
+        if runner is not None:
             raise MarkError(
                 f"the test asks to be run by {runner}; pytest-trio-groups runs trio tests "
                 "with trio.run (install pytest-trio for other runners)",
@@ -91,13 +91,18 @@ class TrioPolicy:
 
     def check_group_runner(self, item: pytest.Item) -> None:
         """Refuse a test of a ``trio_group`` mark that asks for a runner other than ``trio.run``."""
-        runner = self._runner_of(item)
-        if runner not in (None, "trio"):
+        runner = self._other_runner(item)
+        if runner is not None:
             raise MarkError(
                 f"the test asks to be run by {runner}, but a trio_group runs its tests in "
                 "one trio.run; remove the trio_group mark, or mark the test "
                 "@pytest.mark.trio(run=trio.run) if trio.run can run it"
             )
+
+    def _other_runner(self, item: pytest.Item) -> str | None:
+        """The runner ``item`` asks for, unless it is ``trio.run``."""
+        runner = self._runner_of(item)
+        return None if runner in (None, "trio") else runner
 
     def _runner_of(self, item: pytest.Item) -> str | None:
         for mark in item.iter_markers(TRIO_MARK):
